@@ -1,0 +1,1 @@
+//! Proptest strategies for values and modules.
