@@ -22,5 +22,5 @@ pub use instructions::{
     Inst, LogLevel, Opcode, OpcodeInfo, Operand, OperandKind, OperandRef, Policy, RetryPolicy,
     Symbol, OPCODES,
 };
-pub use module::{BlockData, EffectDecl, EffectKind, Module, SourceMap, Span, Workflow};
+pub use module::{BlockData, EffectDecl, EffectKind, Location, Module, SourceMap, Span, Workflow};
 pub use value::{from_value, to_value, Value};

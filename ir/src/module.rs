@@ -209,3 +209,19 @@ impl Workflow {
             .map(|i| Block(i as u32))
     }
 }
+
+/// A place in a module, for diagnostics: the verifier reports errors at
+/// locations, and a [`crate::text::TextMap`] turns them into text spans.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Location {
+    Module,
+    Effect(EffectRef),
+    Const(ConstId),
+    Workflow(WorkflowId),
+    Block(WorkflowId, Block),
+    Inst(InstAddr),
+    /// The destination register of an instruction.
+    Dst(InstAddr),
+    /// Operand `n` (in text order, after the mnemonic) of an instruction.
+    Operand(InstAddr, usize),
+}
