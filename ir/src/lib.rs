@@ -5,6 +5,7 @@
 
 pub mod builtins;
 pub mod catalog;
+pub mod diagnostics;
 mod entities;
 pub mod instructions;
 mod module;
