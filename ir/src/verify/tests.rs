@@ -1243,3 +1243,75 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn too_many_params_is_a_register_error() {
+    let params: Vec<String> = (0..70_000).map(|i| format!("p{i}")).collect();
+    let mut w = wf("main", &[], vec![block("entry", vec![ret(0)])]);
+    w.params = params;
+    let d = only(&module(vec![w]));
+    assert_eq!(d.code, REGISTER_TOO_LARGE);
+    assert_eq!(d.location, Location::Workflow(WorkflowId(0)));
+    assert_eq!(
+        d.message,
+        "workflow has 70000 parameters, more than the 65536 registers a frame can hold"
+    );
+}
+
+#[test]
+fn dataflow_over_budget_is_an_error_not_an_allocation() {
+    // 2100 reachable blocks times 65536 registers is over the 2^27-bit budget.
+    let n = 2100;
+    let mut blocks: Vec<BlockData> = (0..n - 1)
+        .map(|i| block(&format!("b{i}"), vec![jmp(i + 1)]))
+        .collect();
+    blocks.push(block("last", vec![konst(65_535), ret(65_535)]));
+    let d = only(&module(vec![wf("main", &[], blocks)]));
+    assert_eq!(d.code, TOO_LARGE);
+    assert_eq!(d.location, Location::Workflow(WorkflowId(0)));
+    assert_eq!(
+        d.message,
+        "workflow `main` has too many blocks and registers (2100 reachable blocks, 65536 registers) to check for uses before definitions"
+    );
+}
+
+#[test]
+fn long_chain_of_blocks_does_not_overflow_the_stack() {
+    let n = 200_000;
+    let mut blocks: Vec<BlockData> = (0..n - 1).map(|i| block("b", vec![jmp(i + 1)])).collect();
+    blocks.push(block("last", vec![ret(1)]));
+    let report = verify(&module(vec![wf("main", &[], blocks)]));
+    let codes: Vec<_> = report.diags.iter().map(|d| d.code).collect();
+    // n - 2 duplicate `b` labels, then the use of r1 found at the end of
+    // the chain.
+    assert_eq!(codes.len(), n as usize - 1);
+    assert_eq!(codes.last(), Some(&USE_BEFORE_DEF));
+}
+
+/// Whether a location names something that exists in the module.
+fn location_exists(m: &Module, loc: Location) -> bool {
+    let inst = |a: InstAddr| m.inst(a);
+    match loc {
+        Location::Module => true,
+        Location::Effect(e) => m.effect(e).is_some(),
+        Location::Const(c) => m.constant(c).is_some(),
+        Location::Workflow(w) => m.workflows.get(w.index()).is_some(),
+        Location::Block(w, b) => m
+            .workflows
+            .get(w.index())
+            .and_then(|w| w.block(b))
+            .is_some(),
+        Location::Inst(a) => inst(a).is_some(),
+        Location::Dst(a) => inst(a).and_then(Inst::dst).is_some(),
+        Location::Operand(a, n) => inst(a).is_some_and(|i| n < i.info().operands.len()),
+    }
+}
+
+proptest! {
+    #[test]
+    fn findings_point_at_things_that_exist(m in any_module()) {
+        for d in verify(&m).diags {
+            prop_assert!(location_exists(&m, d.location), "{d}");
+        }
+    }
+}
