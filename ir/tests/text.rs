@@ -7,8 +7,7 @@ use drover_ir::diagnostics::render;
 use drover_ir::text::{assemble, parse, parse_with_map, print, print_with_map, ParseErrors};
 use drover_ir::{
     Block, BlockData, Builtin, EffectDecl, EffectKind, EffectRef, Inst, InstAddr, Location,
-    LogLevel, Module, Opcode, Policy, Reg, RetryPolicy, Span, Symbol, Value, Workflow, WorkflowId,
-    OPCODES,
+    LogLevel, Module, Policy, Reg, RetryPolicy, Span, Symbol, Value, Workflow, WorkflowId, OPCODES,
 };
 
 const EMAIL: &str = include_str!("data/email.dasm");
@@ -53,19 +52,21 @@ fn workflow(name: &str, params: &[&str], blocks: Vec<BlockData>) -> Workflow {
 /// A module with every opcode, built directly (not parsed), in the order the
 /// parser would intern its constants and files.
 fn every_opcode() -> Module {
-    let mut m = Module::default();
-    m.effects = vec![
-        EffectDecl {
-            kind: EffectKind::Builtin,
-            name: "memcache.get".into(),
-            params: vec!["key".into()],
-        },
-        EffectDecl {
-            kind: EffectKind::Activity,
-            name: "scan".into(),
-            params: vec!["attachment".into()],
-        },
-    ];
+    let mut m = Module {
+        effects: vec![
+            EffectDecl {
+                kind: EffectKind::Builtin,
+                name: "memcache.get".into(),
+                params: vec!["key".into()],
+            },
+            EffectDecl {
+                kind: EffectKind::Activity,
+                name: "scan".into(),
+                params: vec!["attachment".into()],
+            },
+        ],
+        ..Module::default()
+    };
     let c_hello = m.intern_const(Value::from("hello"));
     let c_list = m.intern_const(Value::List(vec![Value::Int(1), Value::Float(2.5)]));
     let arith = workflow(

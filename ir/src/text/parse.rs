@@ -22,7 +22,7 @@ use nom::character::complete::{char, digit1, one_of, satisfy};
 use nom::combinator::{map, opt, recognize};
 use nom::multi::many0_count;
 use nom::sequence::{pair, preceded, tuple};
-use nom::{IResult, Offset};
+use nom::IResult;
 
 use super::{BlockText, InstText, TextMap, WorkflowText};
 use crate::builtins::Builtin;
@@ -230,6 +230,8 @@ fn make_error(
     message: String,
     help: Option<String>,
 ) -> ParseError {
+    let start = span.start.min(src.len());
+    let span = start..span.end.clamp(start, src.len());
     let (line, col) = lines.line_col(src, span.start);
     ParseError {
         message,
@@ -286,7 +288,7 @@ impl<'a> SynErr<'a> {
     }
 
     fn into_error(self, src: &str, lines: &LineIndex) -> ParseError {
-        let start = src.offset(self.at);
+        let start = offset(src, self.at);
         let (span, message) = match self.what {
             What::Expected(what) => {
                 let (skip, len, found) = describe_found(self.at);
@@ -355,7 +357,11 @@ fn trivia(mut i: &str) -> &str {
     loop {
         let t = i.trim_start();
         match t.strip_prefix(';') {
-            Some(comment) => i = comment.find('\n').map_or("", |n| &comment[n..]),
+            Some(comment) => {
+                i = comment
+                    .find('\n')
+                    .map_or(end(comment), |n| skip(comment, n))
+            }
             None => return t,
         }
     }
@@ -364,12 +370,34 @@ fn trivia(mut i: &str) -> &str {
 /// The text between `from` and `rest`, a suffix of it.
 fn consumed<'a>(from: &'a str, rest: &'a str) -> &'a str {
     from.get(..from.len().saturating_sub(rest.len()))
-        .unwrap_or("")
+        .unwrap_or_else(|| point(from))
+}
+
+// Positions are computed from pointers into the text (see [`offset`]), so
+// every slice the parser returns, empty ones included, must point into the
+// text: never return a literal `""`.
+
+/// `s` from byte `n` on, or its empty end if `n` is not a boundary of it.
+fn skip(s: &str, n: usize) -> &str {
+    s.get(n..).unwrap_or_else(|| end(s))
+}
+
+/// The empty end of `s`.
+fn end(s: &str) -> &str {
+    s.split_at(s.len()).1
+}
+
+/// The byte offset of `sub` in `src`, clamped to `src` so that a slice from
+/// elsewhere cannot make a span out of bounds.
+fn offset(src: &str, sub: &str) -> usize {
+    (sub.as_ptr() as usize)
+        .checked_sub(src.as_ptr() as usize)
+        .map_or(src.len(), |o| o.min(src.len()))
 }
 
 /// An empty slice at the start of `at`, to mark a position.
 fn point(at: &str) -> &str {
-    at.get(..0).unwrap_or("")
+    at.split_at(0).0
 }
 
 /// Runs `p` after trivia. When `p` does not match, the error is placed where
@@ -478,7 +506,7 @@ const ESCAPES_HELP: &str =
 /// A `\` escape at `at`; returns the code it stands for. In byte strings
 /// `\xNN` may exceed 0x7f and `\u{..}` is not allowed.
 fn escape(at: &str, bytes: bool) -> PResult<'_, u32> {
-    let after = at.get(1..).unwrap_or("");
+    let after = skip(at, 1);
     let mut cs = after.chars();
     let c = cs.next();
     let simple = match c {
@@ -507,7 +535,7 @@ fn escape(at: &str, bytes: bool) -> PResult<'_, u32> {
             if !bytes && code > 0x7f {
                 return bad(4, "`\\x` escapes in strings only go up to \\x7f");
             }
-            Ok((cs.as_str().get(2..).unwrap_or(""), u32::from(code)))
+            Ok((skip(cs.as_str(), 2), u32::from(code)))
         }
         Some('u') if !bytes => {
             let rest = cs.as_str();
@@ -523,7 +551,7 @@ fn escape(at: &str, bytes: bool) -> PResult<'_, u32> {
                 !hex.is_empty() && hex.len() <= 6 && hex.bytes().all(|b| b.is_ascii_hexdigit());
             match u32::from_str_radix(hex, 16) {
                 Ok(code) if valid && char::from_u32(code).is_some() => {
-                    Ok((body.get(close + 1..).unwrap_or(""), code))
+                    Ok((skip(body, close + 1), code))
                 }
                 _ => bad(len, "invalid unicode escape"),
             }
@@ -663,7 +691,7 @@ fn value_at(i: &str, depth: usize) -> PResult<'_, Value> {
             if i.get(1..)
                 .is_some_and(|r| matches!(ident(r), Ok((_, "inf")))) =>
         {
-            Ok((i.get(4..).unwrap_or(""), Value::Float(f64::NEG_INFINITY)))
+            Ok((skip(i, 4), Value::Float(f64::NEG_INFINITY)))
         }
         Some('-' | '0'..='9') => number(i),
         _ => {
@@ -682,7 +710,7 @@ fn value_at(i: &str, depth: usize) -> PResult<'_, Value> {
 }
 
 fn list(i: &str, depth: usize) -> PResult<'_, Value> {
-    let mut rest = i.get(1..).unwrap_or("");
+    let mut rest = skip(i, 1);
     let mut items = Vec::new();
     if let Ok((r, _)) = sym(']', "`]`")(rest) {
         return Ok((r, Value::List(items)));
@@ -702,7 +730,7 @@ fn list(i: &str, depth: usize) -> PResult<'_, Value> {
 }
 
 fn map_literal(i: &str, depth: usize) -> PResult<'_, Value> {
-    let mut rest = i.get(1..).unwrap_or("");
+    let mut rest = skip(i, 1);
     let mut entries = Map::new();
     if let Ok((r, _)) = sym('}', "`}`")(rest) {
         return Ok((r, Value::Map(entries)));
@@ -733,7 +761,7 @@ fn map_literal(i: &str, depth: usize) -> PResult<'_, Value> {
 }
 
 fn variant(i: &str, depth: usize) -> PResult<'_, Value> {
-    let after_hash = i.get(1..).unwrap_or("");
+    let after_hash = skip(i, 1);
     let (rest, tag) = match name(after_hash) {
         Ok(x) => x,
         Err(nom::Err::Error(_)) => return failure(SynErr::expected(after_hash, "a variant tag")),
@@ -776,7 +804,7 @@ fn duration(i: &str) -> PResult<'_, u64> {
         .ok()
         .and_then(|n| n.checked_mul(scale))
     {
-        Some(ms) => Ok((rest.get(u.len()..).unwrap_or(""), ms)),
+        Some(ms) => Ok((skip(rest, u.len()), ms)),
         None => failure(
             SynErr::message(i, len, "duration too long")
                 .help("it must fit in 64 bits of milliseconds"),
@@ -1205,7 +1233,7 @@ fn instruction<'a>(i: &'a str) -> PResult<'a, RawInst<'a>> {
 
 /// The text after the line that `at` is on.
 fn next_line(at: &str) -> &str {
-    at.find('\n').map_or("", |n| at.get(n + 1..).unwrap_or(""))
+    at.find('\n').map_or(end(at), |n| skip(at, n + 1))
 }
 
 /// Reads the text into raw items, collecting syntax errors.
@@ -1291,24 +1319,15 @@ impl<'a> Reader<'a, '_> {
                 break;
             }
             if i.is_empty() {
-                let e = SynErr::message(
-                    i,
-                    0,
+                // Point at the header: that is where the unclosed workflow starts.
+                let start = offset(self.src, wf.header);
+                self.errors.push(make_error(
+                    self.src,
+                    self.lines,
+                    start..start + wf.header.len(),
                     format!("expected `}}` to close workflow `{}`", wf.name),
-                )
-                .help("the workflow starts here, and the text ends before its `}`");
-                self.report(nom::Err::Failure(e));
-                // Point at the header too, where the unclosed workflow starts.
-                if let Some(last) = self.errors.last_mut() {
-                    let start = self.src.offset(wf.header);
-                    *last = make_error(
-                        self.src,
-                        self.lines,
-                        start..start + wf.header.len(),
-                        last.message.clone(),
-                        Some("the text ends before this workflow's closing `}`".to_owned()),
-                    );
-                }
+                    Some("the text ends before this workflow's closing `}`".to_owned()),
+                ));
                 break;
             }
             if let Some(rest) = i.strip_prefix('}') {
@@ -1388,7 +1407,7 @@ struct Builder<'a, 'l> {
 
 impl<'a> Builder<'a, '_> {
     fn range(&self, text: &str) -> Range<usize> {
-        let start = self.src.offset(text);
+        let start = offset(self.src, text);
         start..start + text.len()
     }
 
@@ -1469,7 +1488,7 @@ impl<'a> Builder<'a, '_> {
             },
             (None, Some((name, id))) => {
                 let file = *id.get_or_insert_with(|| sm.intern_file(name));
-                let (line, col) = self.lines.line_col(self.src, self.src.offset(inst.whole));
+                let (line, col) = self.lines.line_col(self.src, offset(self.src, inst.whole));
                 Span { file, line, col }
             }
             (None, None) => return,
