@@ -25,6 +25,18 @@ pub fn print_with_map(m: &Module) -> (String, TextMap) {
     (p.out, p.map)
 }
 
+/// Prints one instruction of workflow `w` as it appears in a listing, without
+/// indentation or source location: `r2 = add r0, r1`.
+pub fn print_inst(m: &Module, w: &Workflow, inst: &Inst) -> String {
+    let mut p = Printer {
+        m,
+        out: String::new(),
+        map: TextMap::default(),
+    };
+    p.inst(w, None, inst);
+    p.out.trim().to_owned()
+}
+
 /// Whether an effect name can be written bare: identifiers joined by dots.
 pub(super) fn is_dotted_ident(s: &str) -> bool {
     s.split('.').all(is_ident)
@@ -133,7 +145,7 @@ impl Printer<'_> {
             self.out.push('\n');
             for (n, inst) in block.insts.iter().enumerate() {
                 let addr = InstAddr::new(id, Block(b as u32), n as u32);
-                bt.insts.push(self.inst(w, addr, inst));
+                bt.insts.push(self.inst(w, Some(addr), inst));
             }
             text.blocks.push(bt);
         }
@@ -141,7 +153,7 @@ impl Printer<'_> {
         self.map.workflows.push(text);
     }
 
-    fn inst(&mut self, w: &Workflow, addr: InstAddr, inst: &Inst) -> InstText {
+    fn inst(&mut self, w: &Workflow, addr: Option<InstAddr>, inst: &Inst) -> InstText {
         self.out.push_str("    ");
         let start = self.out.len();
         let dst = inst.dst().map(|d| {
@@ -184,7 +196,7 @@ impl Printer<'_> {
             wrote_any = true;
         }
         let whole = start..self.out.len();
-        if let Some(span) = self.m.source_map.span(addr) {
+        if let Some(span) = addr.and_then(|a| self.m.source_map.span(a)) {
             self.out.push_str("   @ ");
             let file = self.m.source_map.file(span.file).unwrap_or("?");
             let _ = write_quoted(&mut self.out, file);
