@@ -380,3 +380,29 @@ proptest! {
         check_stable(&text)?;
     }
 }
+
+// The shared generator of structurally valid modules; run with
+// `cargo test -p drover-ir --features arbitrary`. The generator above runs
+// without the feature and covers names and ids the shared one avoids.
+#[cfg(feature = "arbitrary")]
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn arbitrary_modules_round_trip(m in drover_ir::arbitrary::module()) {
+        let (text, printed_map) = print_with_map(&m);
+        let (back, parsed_map) = match parse_with_map("m.dasm", &text) {
+            Ok(back) => back,
+            Err(e) => return Err(TestCaseError::fail(format!("{}\n{text}", drover_ir::diagnostics::render(&e)))),
+        };
+        prop_assert_eq!(print(&back), text);
+        prop_assert_eq!(parsed_map, printed_map);
+        // The pool's order is not in the text (the parser interns constants in
+        // order of use), so workflows can differ in `ConstId`s; effects cannot.
+        prop_assert_eq!(&back.effects, &m.effects);
+        let shape = |m: &Module| -> Vec<Vec<usize>> {
+            m.workflows.iter().map(|w| w.blocks.iter().map(|b| b.insts.len()).collect()).collect()
+        };
+        prop_assert_eq!(shape(&back), shape(&m));
+    }
+}
