@@ -7,6 +7,7 @@ pub mod builtins;
 pub mod catalog;
 pub mod diagnostics;
 mod entities;
+pub mod graph;
 pub mod instructions;
 mod module;
 pub mod text;

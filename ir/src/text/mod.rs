@@ -6,6 +6,12 @@ use std::ops::Range;
 use crate::entities::{Block, InstAddr, WorkflowId};
 use crate::module::Location;
 
+mod parse;
+mod print;
+
+pub use parse::{assemble, parse, parse_with_map, ParseError, ParseErrors};
+pub use print::{print, print_inst, print_with_map};
+
 /// Byte ranges of a module's parts in its text, as the parser read them or
 /// the printer wrote them. Diagnostics use it to point into the text.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
