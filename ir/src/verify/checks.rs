@@ -295,7 +295,7 @@ fn instruction(v: &mut Verifier<'_>, w: &Workflow, addr: InstAddr, inst: &Inst) 
                 count(func.arity(), "argument"),
                 args.len()
             ),
-            Some(func.doc().to_owned()),
+            Some(format!("`{}`: {}", func.name(), func.doc().trim())),
         ),
         Inst::Call { workflow, args, .. } => match m.workflow(workflow.as_str()) {
             Some((_, callee)) if callee.params.len() != args.len() => v.error(

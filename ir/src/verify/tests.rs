@@ -1059,50 +1059,6 @@ fn cache_put_findings() {
 }
 
 #[test]
-fn render_points_into_the_text() {
-    let (m, map) = cache_put();
-    let report = verify(&m);
-    let diag = report.diagnostic("cache_put.dasm", CACHE_PUT, &map);
-    assert_eq!(
-        miette::Diagnostic::severity(&diag),
-        Some(miette::Severity::Error)
-    );
-    insta::assert_snapshot!(report.render("cache_put.dasm", CACHE_PUT, &map));
-}
-
-#[test]
-fn render_of_warnings_only() {
-    let src = "workflow main(x) {\nentry:\n    ret r0\nisland:\n    ret r0\n}\n";
-    let m = module(vec![wf(
-        "main",
-        &["x"],
-        vec![block("entry", vec![ret(0)]), block("island", vec![ret(0)])],
-    )]);
-    let map = TextMap {
-        effects: vec![],
-        workflows: vec![WorkflowText {
-            header: find(src, "workflow main(x)", 0),
-            blocks: vec![
-                BlockText {
-                    label: find(src, "entry:", 0),
-                    insts: vec![],
-                },
-                BlockText {
-                    label: find(src, "island:", 0),
-                    insts: vec![],
-                },
-            ],
-        }],
-    };
-    let report = verify(&m);
-    assert_eq!(
-        miette::Diagnostic::severity(&report.diagnostic("main.dasm", src, &map)),
-        Some(miette::Severity::Warning)
-    );
-    insta::assert_snapshot!(report.render("main.dasm", src, &map));
-}
-
-#[test]
 fn render_survives_a_map_of_another_text() {
     let (m, map) = cache_put();
     let out = verify(&m).render("short.dasm", "ret r0\n", &map);
