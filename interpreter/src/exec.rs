@@ -816,6 +816,10 @@ impl Machine<'_> {
     /// The interpreter's hot loop: runs one fiber until it suspends, returns
     /// or fails. `Program::new` checked every block, constant and effect id,
     /// and `RunState::check_against` every frame, so indexing cannot fail.
+    ///
+    /// Only the instructions of tight loops are handled here; the rest go
+    /// through [`Machine::exec_other`], which keeps this function small
+    /// enough for its loop state to stay in registers.
     fn run_fiber(&mut self, me: u64, fiber: &mut Fiber) -> Exit {
         let module = self.module;
         let wid = self.state.workflow_id;
@@ -831,7 +835,7 @@ impl Machine<'_> {
         };
         let mut pc = fiber.pc as usize;
         let mut fuel = self.fuel;
-        let regs = &mut fiber.regs;
+        let regs = &mut fiber.regs[..];
 
         macro_rules! r {
             ($r:expr) => {
@@ -846,20 +850,6 @@ impl Machine<'_> {
                 }
             };
         }
-        macro_rules! at {
-            () => {
-                InstAddr::new(wid, Block(bi as u32), (pc - 1) as u32)
-            };
-        }
-        macro_rules! suspend {
-            ($wait:expr) => {{
-                fiber.wait = $wait;
-                fiber.block = Block(bi as u32);
-                fiber.pc = pc as u32;
-                self.fuel = fuel;
-                return Exit::Suspend;
-            }};
-        }
         macro_rules! goto {
             ($b:expr) => {{
                 bi = $b.index();
@@ -869,14 +859,16 @@ impl Machine<'_> {
         }
         macro_rules! arith {
             ($op:expr, $checked:ident, $dst:expr, $a:expr, $b:expr) => {{
-                let v = match (&r!($a), &r!($b)) {
+                match (&r!($a), &r!($b)) {
                     (Value::Int(x), Value::Int(y)) => match x.$checked(*y) {
-                        Some(z) => Value::Int(z),
-                        None => tri!(ops::int_arith($op, *x, *y)),
+                        Some(z) => set_int(&mut r!($dst), z),
+                        None => break int_fault($op, *x, *y),
                     },
-                    (x, y) => tri!(ops::arith($op, x, y, &config)),
-                };
-                r!($dst) = v;
+                    (x, y) => {
+                        let v = tri!(ops::arith($op, x, y, &config));
+                        r!($dst) = v;
+                    }
+                }
             }};
         }
         macro_rules! compare {
@@ -885,16 +877,8 @@ impl Machine<'_> {
                     (Value::Int(x), Value::Int(y)) => x $rust y,
                     (x, y) => tri!(ops::compare($op, x, y)),
                 };
-                r!($dst) = Value::Bool(v);
+                set_bool(&mut r!($dst), v);
             }};
-        }
-        macro_rules! flow {
-            ($dst:expr, $flow:expr) => {
-                match tri!($flow) {
-                    Flow::Value(v) => r!($dst) = v,
-                    Flow::Wait(w) => suspend!(w),
-                }
-            };
         }
 
         let fault: Box<Fault> = loop {
@@ -913,81 +897,26 @@ impl Machine<'_> {
             }
             fuel -= 1;
             match inst {
-                Inst::Const { dst, value } => r!(dst) = module.consts[value.index()].clone(),
-                Inst::Move { dst, src } => {
-                    let v = r!(src).clone();
-                    r!(dst) = v;
-                }
-                Inst::Neg { dst, a } => r!(dst) = tri!(ops::neg(&r!(a))),
-                Inst::Not { dst, a } => r!(dst) = Value::Bool(!tri!(ops::boolean("not", &r!(a)))),
+                Inst::Const { dst, value } => match &module.consts[value.index()] {
+                    Value::Int(x) => set_int(&mut r!(dst), *x),
+                    v => r!(dst) = v.clone(),
+                },
+                Inst::Move { dst, src } => match r!(src) {
+                    Value::Int(x) => set_int(&mut r!(dst), x),
+                    ref v => {
+                        let v = v.clone();
+                        r!(dst) = v;
+                    }
+                },
                 Inst::Add { dst, a, b } => arith!(Arith::Add, checked_add, dst, a, b),
                 Inst::Sub { dst, a, b } => arith!(Arith::Sub, checked_sub, dst, a, b),
                 Inst::Mul { dst, a, b } => arith!(Arith::Mul, checked_mul, dst, a, b),
                 Inst::Div { dst, a, b } => arith!(Arith::Div, checked_div, dst, a, b),
                 Inst::Rem { dst, a, b } => arith!(Arith::Rem, checked_rem, dst, a, b),
-                Inst::Eq { dst, a, b } => r!(dst) = Value::Bool(r!(a) == r!(b)),
-                Inst::Ne { dst, a, b } => r!(dst) = Value::Bool(r!(a) != r!(b)),
                 Inst::Lt { dst, a, b } => compare!(Cmp::Lt, <, dst, a, b),
                 Inst::Le { dst, a, b } => compare!(Cmp::Le, <=, dst, a, b),
                 Inst::Gt { dst, a, b } => compare!(Cmp::Gt, >, dst, a, b),
                 Inst::Ge { dst, a, b } => compare!(Cmp::Ge, >=, dst, a, b),
-                Inst::And { dst, a, b } => {
-                    let v = tri!(ops::boolean("and", &r!(a))) & tri!(ops::boolean("and", &r!(b)));
-                    r!(dst) = Value::Bool(v);
-                }
-                Inst::Or { dst, a, b } => {
-                    let v = tri!(ops::boolean("or", &r!(a))) | tri!(ops::boolean("or", &r!(b)));
-                    r!(dst) = Value::Bool(v);
-                }
-                Inst::Field { dst, base, name } => r!(dst) = tri!(ops::field(&r!(base), name)),
-                Inst::SetField { base, name, src } => {
-                    let v = r!(src).clone();
-                    tri!(ops::set_field(&mut r!(base), name, v, &config));
-                }
-                Inst::Index { dst, base, key } => r!(dst) = tri!(ops::index(&r!(base), &r!(key))),
-                Inst::SetIndex { base, key, src } => {
-                    let (k, v) = (r!(key).clone(), r!(src).clone());
-                    tri!(ops::set_index(&mut r!(base), &k, v, &config));
-                }
-                Inst::Record { dst, fields } => {
-                    let v = tri!(ops::record(
-                        fields.iter().map(|(k, reg)| (k, &r!(reg))),
-                        &config
-                    ));
-                    r!(dst) = v;
-                }
-                Inst::List { dst, items } => {
-                    let v = Value::List(items.iter().map(|reg| r!(reg).clone()).collect());
-                    tri!(check_limits(&v, &config, "the list `list` built"));
-                    r!(dst) = v;
-                }
-                Inst::MakeVariant { dst, tag, payload } => {
-                    let p = payload.map_or(Value::Null, |reg| r!(reg).clone());
-                    let v = Value::variant(tag.0.clone(), p);
-                    tri!(check_limits(&v, &config, "the variant `variant` built"));
-                    r!(dst) = v;
-                }
-                Inst::Payload { dst, src } => r!(dst) = ops::payload(&r!(src)),
-                Inst::Unwrap { dst, src } => r!(dst) = tri!(ops::unwrap(&r!(src))),
-                Inst::Format {
-                    dst,
-                    template,
-                    args,
-                } => {
-                    let vals: Vec<&Value> = args.iter().map(|reg| &r!(reg)).collect();
-                    let v = tri!(ops::format(template, &vals, &config));
-                    r!(dst) = v;
-                }
-                Inst::CallBuiltin { dst, func, args } => {
-                    let vals: Vec<&Value> = args.iter().map(|reg| &r!(reg)).collect();
-                    let v = tri!(builtins::call(*func, &vals, &config));
-                    r!(dst) = v;
-                }
-                Inst::CallPure { dst, func, args } => {
-                    let vals: Vec<&Value> = args.iter().map(|reg| &r!(reg)).collect();
-                    let v = tri!(self.call_pure(func, &vals, &config));
-                    r!(dst) = v;
-                }
                 Inst::Jump { target } => goto!(target),
                 Inst::Branch {
                     cond,
@@ -998,69 +927,222 @@ impl Machine<'_> {
                     Value::Bool(false) => goto!(else_block),
                     other => break type_error("br", "branches on a bool", &[other]),
                 },
-                Inst::Match { src, arms, default } => {
-                    let target = tri!(ops::match_arm(&r!(src), arms, *default));
-                    goto!(target);
-                }
-                Inst::Perform {
-                    dst,
-                    effect,
-                    args,
-                    policy,
-                } => {
-                    let w = tri!(self.perform(me, regs, *dst, *effect, args, policy, at!()));
-                    suspend!(w);
-                }
-                Inst::Call {
-                    dst,
-                    workflow,
-                    args,
-                } => {
-                    let w = tri!(self.call_child(me, regs, *dst, workflow, args, at!()));
-                    suspend!(w);
-                }
-                Inst::Spawn { dst, target } => {
-                    let h = tri!(self.spawn(regs, *target));
-                    r!(dst) = h;
-                }
-                Inst::Join { dst, fiber: h } => flow!(dst, self.join(me, &r!(h), *dst)),
-                Inst::Race { dst, fibers } => flow!(dst, self.race(me, &r!(fibers), *dst)),
-                Inst::Sleep { millis } => {
-                    let w = tri!(self.sleep(me, &r!(millis)));
-                    suspend!(w);
-                }
-                Inst::AwaitSignal { dst, name } => {
-                    let f: Res<Flow> = Ok(self.await_signal(name, *dst));
-                    flow!(dst, f);
-                }
-                Inst::Log {
-                    level,
-                    message,
-                    fields,
-                } => {
-                    let fields = fields.map_or(Value::Null, |reg| r!(reg).clone());
-                    self.cmds.push(Command::Log {
-                        level: *level,
-                        message: message.clone(),
-                        fields,
-                        at: at!(),
-                    });
-                }
-                Inst::Ret { value } => {
-                    self.fuel = fuel;
-                    return Exit::Return(std::mem::take(&mut r!(value)));
-                }
-                Inst::Fail { error } => {
-                    let v = std::mem::take(&mut r!(error));
-                    let mut f = fault(ErrorKind::Failed, fail_message(&v));
-                    f.value = v;
-                    break f;
+                other => {
+                    let at = InstAddr::new(wid, Block(bi as u32), (pc - 1) as u32);
+                    match tri!(self.exec_other(me, regs, other, at, &config)) {
+                        Next::Go => {}
+                        Next::Goto(b) => goto!(b),
+                        Next::Wait(wait) => {
+                            fiber.wait = wait;
+                            fiber.block = Block(bi as u32);
+                            fiber.pc = pc as u32;
+                            self.fuel = fuel;
+                            return Exit::Suspend;
+                        }
+                        Next::Return(v) => {
+                            self.fuel = fuel;
+                            return Exit::Return(v);
+                        }
+                    }
                 }
             }
         };
         self.fuel = fuel;
         let at = InstAddr::new(wid, Block(bi as u32), pc.saturating_sub(1) as u32);
         Exit::Fail(into_error(fault, Some(at)))
+    }
+
+    /// Every instruction the hot loop does not handle inline.
+    #[inline(never)]
+    fn exec_other(
+        &mut self,
+        me: u64,
+        regs: &mut [Value],
+        inst: &Inst,
+        at: InstAddr,
+        config: &Config,
+    ) -> Res<Next> {
+        macro_rules! r {
+            ($r:expr) => {
+                regs[$r.index()]
+            };
+        }
+        let flow = |dst: &Reg, regs: &mut [Value], f: Flow| match f {
+            Flow::Value(v) => {
+                regs[dst.index()] = v;
+                Next::Go
+            }
+            Flow::Wait(w) => Next::Wait(w),
+        };
+        match inst {
+            Inst::Const { dst, value } => r!(dst) = self.module.consts[value.index()].clone(),
+            Inst::Move { dst, src } => r!(dst) = r!(src).clone(),
+            Inst::Neg { dst, a } => r!(dst) = ops::neg(&r!(a))?,
+            Inst::Not { dst, a } => r!(dst) = Value::Bool(!ops::boolean("not", &r!(a))?),
+            Inst::Add { dst, a, b } => r!(dst) = ops::arith(Arith::Add, &r!(a), &r!(b), config)?,
+            Inst::Sub { dst, a, b } => r!(dst) = ops::arith(Arith::Sub, &r!(a), &r!(b), config)?,
+            Inst::Mul { dst, a, b } => r!(dst) = ops::arith(Arith::Mul, &r!(a), &r!(b), config)?,
+            Inst::Div { dst, a, b } => r!(dst) = ops::arith(Arith::Div, &r!(a), &r!(b), config)?,
+            Inst::Rem { dst, a, b } => r!(dst) = ops::arith(Arith::Rem, &r!(a), &r!(b), config)?,
+            Inst::Eq { dst, a, b } => r!(dst) = Value::Bool(r!(a) == r!(b)),
+            Inst::Ne { dst, a, b } => r!(dst) = Value::Bool(r!(a) != r!(b)),
+            Inst::Lt { dst, a, b } => r!(dst) = Value::Bool(ops::compare(Cmp::Lt, &r!(a), &r!(b))?),
+            Inst::Le { dst, a, b } => r!(dst) = Value::Bool(ops::compare(Cmp::Le, &r!(a), &r!(b))?),
+            Inst::Gt { dst, a, b } => r!(dst) = Value::Bool(ops::compare(Cmp::Gt, &r!(a), &r!(b))?),
+            Inst::Ge { dst, a, b } => r!(dst) = Value::Bool(ops::compare(Cmp::Ge, &r!(a), &r!(b))?),
+            Inst::And { dst, a, b } => {
+                let v = ops::boolean("and", &r!(a))? & ops::boolean("and", &r!(b))?;
+                r!(dst) = Value::Bool(v);
+            }
+            Inst::Or { dst, a, b } => {
+                let v = ops::boolean("or", &r!(a))? | ops::boolean("or", &r!(b))?;
+                r!(dst) = Value::Bool(v);
+            }
+            Inst::Field { dst, base, name } => r!(dst) = ops::field(&r!(base), name)?,
+            Inst::SetField { base, name, src } => {
+                let v = r!(src).clone();
+                ops::set_field(&mut r!(base), name, v, config)?;
+            }
+            Inst::Index { dst, base, key } => r!(dst) = ops::index(&r!(base), &r!(key))?,
+            Inst::SetIndex { base, key, src } => {
+                let (k, v) = (r!(key).clone(), r!(src).clone());
+                ops::set_index(&mut r!(base), &k, v, config)?;
+            }
+            Inst::Record { dst, fields } => {
+                let v = ops::record(fields.iter().map(|(k, reg)| (k, &r!(reg))), config)?;
+                r!(dst) = v;
+            }
+            Inst::List { dst, items } => {
+                let v = Value::List(items.iter().map(|reg| r!(reg).clone()).collect());
+                check_limits(&v, config, "the list `list` built")?;
+                r!(dst) = v;
+            }
+            Inst::MakeVariant { dst, tag, payload } => {
+                let p = payload.map_or(Value::Null, |reg| r!(reg).clone());
+                let v = Value::variant(tag.0.clone(), p);
+                check_limits(&v, config, "the variant `variant` built")?;
+                r!(dst) = v;
+            }
+            Inst::Payload { dst, src } => r!(dst) = ops::payload(&r!(src)),
+            Inst::Unwrap { dst, src } => r!(dst) = ops::unwrap(&r!(src))?,
+            Inst::Format {
+                dst,
+                template,
+                args,
+            } => {
+                let vals: Vec<&Value> = args.iter().map(|reg| &r!(reg)).collect();
+                let v = ops::format(template, &vals, config)?;
+                r!(dst) = v;
+            }
+            Inst::CallBuiltin { dst, func, args } => {
+                let vals: Vec<&Value> = args.iter().map(|reg| &r!(reg)).collect();
+                let v = builtins::call(*func, &vals, config)?;
+                r!(dst) = v;
+            }
+            Inst::CallPure { dst, func, args } => {
+                let vals: Vec<&Value> = args.iter().map(|reg| &r!(reg)).collect();
+                let v = self.call_pure(func, &vals, config)?;
+                r!(dst) = v;
+            }
+            Inst::Jump { target } => return Ok(Next::Goto(*target)),
+            Inst::Branch {
+                cond,
+                then_block,
+                else_block,
+            } => {
+                return match &r!(cond) {
+                    Value::Bool(true) => Ok(Next::Goto(*then_block)),
+                    Value::Bool(false) => Ok(Next::Goto(*else_block)),
+                    other => Err(type_error("br", "branches on a bool", &[other])),
+                }
+            }
+            Inst::Match { src, arms, default } => {
+                return Ok(Next::Goto(ops::match_arm(&r!(src), arms, *default)?))
+            }
+            Inst::Perform {
+                dst,
+                effect,
+                args,
+                policy,
+            } => return Ok(Next::Wait(self.perform(me, regs, *dst, *effect, args, policy, at)?)),
+            Inst::Call {
+                dst,
+                workflow,
+                args,
+            } => return Ok(Next::Wait(self.call_child(me, regs, *dst, workflow, args, at)?)),
+            Inst::Spawn { dst, target } => r!(dst) = self.spawn(regs, *target)?,
+            Inst::Join { dst, fiber } => {
+                let f = self.join(me, &r!(fiber), *dst)?;
+                return Ok(flow(dst, regs, f));
+            }
+            Inst::Race { dst, fibers } => {
+                let f = self.race(me, &r!(fibers), *dst)?;
+                return Ok(flow(dst, regs, f));
+            }
+            Inst::Sleep { millis } => return Ok(Next::Wait(self.sleep(me, &r!(millis))?)),
+            Inst::AwaitSignal { dst, name } => {
+                let f = self.await_signal(name, *dst);
+                return Ok(flow(dst, regs, f));
+            }
+            Inst::Log {
+                level,
+                message,
+                fields,
+            } => {
+                let fields = fields.map_or(Value::Null, |reg| r!(reg).clone());
+                self.cmds.push(Command::Log {
+                    level: *level,
+                    message: message.clone(),
+                    fields,
+                    at,
+                });
+            }
+            Inst::Ret { value } => return Ok(Next::Return(std::mem::take(&mut r!(value)))),
+            Inst::Fail { error } => {
+                let v = std::mem::take(&mut r!(error));
+                let mut f = fault(ErrorKind::Failed, fail_message(&v));
+                f.value = v;
+                return Err(f);
+            }
+        }
+        Ok(Next::Go)
+    }
+}
+
+/// What the hot loop does after an instruction from [`Machine::exec_other`].
+enum Next {
+    Go,
+    Goto(Block),
+    Wait(Wait),
+    Return(Value),
+}
+
+/// Writes an int into a register, in place when it already holds one, which
+/// skips dropping the old value.
+#[inline(always)]
+fn set_int(slot: &mut Value, x: i64) {
+    match slot {
+        Value::Int(old) => *old = x,
+        other => *other = Value::Int(x),
+    }
+}
+
+/// Writes a bool into a register, in place when it already holds one.
+#[inline(always)]
+fn set_bool(slot: &mut Value, b: bool) {
+    match slot {
+        Value::Bool(old) => *old = b,
+        other => *other = Value::Bool(b),
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn int_fault(op: Arith, x: i64, y: i64) -> Box<Fault> {
+    match ops::int_arith(op, x, y) {
+        Err(f) => f,
+        // The checked operation failed, so int_arith fails too.
+        Ok(_) => fault(ErrorKind::Overflow, "integer arithmetic failed"),
     }
 }
 

@@ -140,6 +140,7 @@ fn as_f64(v: &Value) -> Option<f64> {
 
 /// Arithmetic on any operands: ints, floats (an int meeting a float is
 /// promoted), and for `add` concatenation of strings, bytes and lists.
+#[inline(never)]
 pub(crate) fn arith(op: Arith, a: &Value, b: &Value, config: &Config) -> Res<Value> {
     match (a, b) {
         (Value::Int(x), Value::Int(y)) => int_arith(op, *x, *y),
@@ -235,6 +236,7 @@ impl Cmp {
 
 /// Compares two numbers, two strings or two bytes. A comparison involving
 /// NaN is false, as in IEEE 754.
+#[inline(never)]
 pub(crate) fn compare(op: Cmp, a: &Value, b: &Value) -> Res<bool> {
     let ord = match (a, b) {
         (Value::Int(x), Value::Int(y)) => Some(x.cmp(y)),
