@@ -1,1 +1,4 @@
-pub fn placeholder() {}
+//! The Drover compiler library and the `dslc` command-line tool.
+
+pub mod cli;
+pub mod scripted;
