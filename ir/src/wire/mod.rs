@@ -43,6 +43,7 @@ pub const HEADER_LEN: usize = 16;
 /// The fixed header of a `.dbc` file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Header {
+    /// The format version the file was written in.
     pub version: u16,
     /// Reserved; a file with any flag set is refused.
     pub flags: u16,
@@ -62,9 +63,10 @@ pub struct Limits {
     pub max_items: usize,
     /// Elements of one array or map, or bytes of one string or byte string.
     pub max_len: usize,
-    /// MessagePack nesting. The module's own structure takes about 8 levels
-    /// and each level of a nested value about 2, so the default leaves room
-    /// for values nested some 25 deep.
+    /// MessagePack nesting. The module's own structure nests about 10
+    /// levels; a constant starts at level 3 and each level of nesting inside
+    /// it takes 2 (a variant tag, then its payload), so the default admits
+    /// constants nested about 30 deep.
     pub max_depth: usize,
 }
 
@@ -83,6 +85,7 @@ impl Default for Limits {
 /// wrong and where, and carries a diagnostic code and help.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error, miette::Diagnostic)]
 pub enum DecodeError {
+    /// The file does not start with [`MAGIC`].
     #[error(
         "not a Drover bytecode file: expected magic DRBC, found {}",
         hex_bytes(found)
@@ -93,6 +96,7 @@ pub enum DecodeError {
     )]
     BadMagic { found: Vec<u8> },
 
+    /// The header's version is not [`FORMAT_VERSION`].
     #[error("unsupported bytecode format version {found}: this build reads version {supported}")]
     #[diagnostic(
         code(drover::wire::unsupported_version),
@@ -102,6 +106,7 @@ pub enum DecodeError {
     )]
     UnsupportedVersion { found: u16, supported: u16 },
 
+    /// The header sets reserved flags.
     #[error("unknown flags {flags:#06x} in the bytecode header: this build knows no flags")]
     #[diagnostic(
         code(drover::wire::unknown_flags),
@@ -109,6 +114,7 @@ pub enum DecodeError {
     )]
     UnknownFlags { flags: u16 },
 
+    /// The payload's CRC-32 differs from the header's.
     #[error(
         "bytecode checksum mismatch: the header says {expected:08x}, the payload's is {actual:08x}"
     )]
@@ -118,6 +124,7 @@ pub enum DecodeError {
     )]
     ChecksumMismatch { expected: u32, actual: u32 },
 
+    /// The file ends inside the header or the payload.
     #[error("{}", truncated_message(*needed, *available))]
     #[diagnostic(
         code(drover::wire::truncated),
@@ -125,6 +132,7 @@ pub enum DecodeError {
     )]
     Truncated { needed: usize, available: usize },
 
+    /// Bytes follow the payload, or follow the module inside the payload.
     #[error("{} after the end of the module, at byte {offset}", plural(*count, "unexpected byte"))]
     #[diagnostic(
         code(drover::wire::trailing_bytes),
@@ -134,6 +142,7 @@ pub enum DecodeError {
     )]
     TrailingBytes { offset: usize, count: usize },
 
+    /// The payload is not a well-formed module; `offset` is in the file.
     #[error("malformed module at byte {offset}: {message}")]
     #[diagnostic(
         code(drover::wire::malformed),
@@ -141,6 +150,7 @@ pub enum DecodeError {
     )]
     Malformed { offset: usize, message: String },
 
+    /// The file goes beyond one of the [`Limits`], named by its field.
     #[error("{}", limit_message(limit, *max, *found))]
     #[diagnostic(
         code(drover::wire::limit_exceeded),
