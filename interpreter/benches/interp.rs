@@ -35,12 +35,28 @@ fn program() -> Program {
         w.push(Inst::Jump { target: head });
         w.switch_to(head);
         w.push(Inst::Lt { dst: c, a: i, b: n });
-        w.push(Inst::Branch { cond: c, then_block: body, else_block: exit });
+        w.push(Inst::Branch {
+            cond: c,
+            then_block: body,
+            else_block: exit,
+        });
         w.switch_to(body);
         w.push(Inst::Mul { dst: t, a: i, b: i });
-        w.push(Inst::Rem { dst: t2, a: t, b: seven });
-        w.push(Inst::Add { dst: s, a: s, b: t2 });
-        w.push(Inst::Add { dst: i, a: i, b: one });
+        w.push(Inst::Rem {
+            dst: t2,
+            a: t,
+            b: seven,
+        });
+        w.push(Inst::Add {
+            dst: s,
+            a: s,
+            b: t2,
+        });
+        w.push(Inst::Add {
+            dst: i,
+            a: i,
+            b: one,
+        });
         w.push(Inst::Jump { target: head });
         w.switch_to(exit);
         w.push(Inst::Ret { value: s });
@@ -54,8 +70,15 @@ fn expected() -> i64 {
 
 fn run_once(program: &Program) -> Value {
     let mut state = RunState::new(program, "sum_loop", Config::default()).expect("state");
-    let cmds = step(program, &mut state, 0, Event::Start { args: vec![Value::Int(N)] })
-        .expect("step");
+    let cmds = step(
+        program,
+        &mut state,
+        0,
+        Event::Start {
+            args: vec![Value::Int(N)],
+        },
+    )
+    .expect("step");
     match cmds.as_slice() {
         [Command::Complete { value }] => value.clone(),
         other => panic!("the loop did not complete: {other:?}"),
@@ -104,7 +127,9 @@ fn bench(c: &mut Criterion) {
 
     let mut group = c.benchmark_group("interp");
     group.throughput(Throughput::Elements(INSTRUCTIONS));
-    group.bench_function("arith_loop_1M", |b| b.iter(|| black_box(run_once(&program))));
+    group.bench_function("arith_loop_1M", |b| {
+        b.iter(|| black_box(run_once(&program)))
+    });
     group.finish();
 
     let drover = best_drover(&program);

@@ -283,7 +283,8 @@ pub(crate) fn call(b: Builtin, args: &[&Value], config: &Config) -> Res<Value> {
                 } else {
                     s.matches(pat.as_str()).count()
                 };
-                let len = (s.len() - hits * pat.len()).saturating_add(hits.saturating_mul(with.len()));
+                let len =
+                    (s.len() - hits * pat.len()).saturating_add(hits.saturating_mul(with.len()));
                 too_large(b, len.saturating_add(5), config)?;
                 Value::Str(s.replace(pat.as_str(), with))
             }
@@ -344,7 +345,7 @@ pub(crate) fn call(b: Builtin, args: &[&Value], config: &Config) -> Res<Value> {
             Value::Float(f) => {
                 let t = f.trunc();
                 // i64::MAX as f64 rounds up to 2^63, which does not fit.
-                if t.is_nan() || t < -9_223_372_036_854_775_808.0 || t >= 9_223_372_036_854_775_808.0 {
+                if !(-9_223_372_036_854_775_808.0..9_223_372_036_854_775_808.0).contains(&t) {
                     return Err(fault(
                         ErrorKind::Overflow,
                         format!("`to_int` of {f:?} does not fit a 64-bit int"),
@@ -395,33 +396,102 @@ mod tests {
     fn collections() {
         assert_eq!(run(Builtin::Len, &[s("héllo")]), Ok(Value::Int(6)));
         assert_eq!(run(Builtin::IsEmpty, &[l(&[])]), Ok(Value::Bool(true)));
-        assert_eq!(run(Builtin::Contains, &[l(&[1, 2]), Value::Int(2)]), Ok(Value::Bool(true)));
-        assert_eq!(run(Builtin::Push, &[l(&[1]), Value::Int(2)]), Ok(l(&[1, 2])));
-        assert_eq!(run(Builtin::Get, &[l(&[1]), Value::Int(5)]), Ok(Value::Null));
-        assert_eq!(run(Builtin::Get, &[l(&[1]), Value::Int(-1)]), Ok(Value::Null));
+        assert_eq!(
+            run(Builtin::Contains, &[l(&[1, 2]), Value::Int(2)]),
+            Ok(Value::Bool(true))
+        );
+        assert_eq!(
+            run(Builtin::Push, &[l(&[1]), Value::Int(2)]),
+            Ok(l(&[1, 2]))
+        );
+        assert_eq!(
+            run(Builtin::Get, &[l(&[1]), Value::Int(5)]),
+            Ok(Value::Null)
+        );
+        assert_eq!(
+            run(Builtin::Get, &[l(&[1]), Value::Int(-1)]),
+            Ok(Value::Null)
+        );
         let m = Value::record([("a", Value::Int(1))]);
         let m2 = run(Builtin::Insert, &[m.clone(), s("b"), Value::Int(2)]).unwrap();
-        assert_eq!(run(Builtin::Keys, &[m2.clone()]), Ok(Value::List(vec![s("a"), s("b")])));
-        assert_eq!(run(Builtin::Values, &[m2.clone()]), Ok(l(&[1, 2])));
+        assert_eq!(
+            run(Builtin::Keys, std::slice::from_ref(&m2)),
+            Ok(Value::List(vec![s("a"), s("b")]))
+        );
+        assert_eq!(
+            run(Builtin::Values, std::slice::from_ref(&m2)),
+            Ok(l(&[1, 2]))
+        );
         assert_eq!(run(Builtin::Remove, &[m2, s("b")]), Ok(m));
-        assert_eq!(run(Builtin::Remove, &[l(&[1, 2, 3]), Value::Int(1)]), Ok(l(&[1, 3])));
-        assert_eq!(run(Builtin::Remove, &[l(&[1]), Value::Int(1)]), Err(ErrorKind::IndexOutOfRange));
-        assert_eq!(run(Builtin::Slice, &[l(&[1, 2, 3]), Value::Int(1), Value::Int(3)]), Ok(l(&[2, 3])));
-        assert_eq!(run(Builtin::Slice, &[l(&[1]), Value::Int(1), Value::Int(0)]), Err(ErrorKind::IndexOutOfRange));
-        assert_eq!(run(Builtin::Slice, &[s("héllo"), Value::Int(0), Value::Int(2)]), Err(ErrorKind::IndexOutOfRange));
-        assert_eq!(run(Builtin::Slice, &[s("héllo"), Value::Int(0), Value::Int(3)]), Ok(s("hé")));
-        assert_eq!(run(Builtin::Range, &[Value::Int(2), Value::Int(5)]), Ok(l(&[2, 3, 4])));
-        assert_eq!(run(Builtin::Range, &[Value::Int(5), Value::Int(2)]), Ok(l(&[])));
-        assert_eq!(run(Builtin::Range, &[Value::Int(0), Value::Int(i64::MAX)]), Err(ErrorKind::ValueTooLarge));
+        assert_eq!(
+            run(Builtin::Remove, &[l(&[1, 2, 3]), Value::Int(1)]),
+            Ok(l(&[1, 3]))
+        );
+        assert_eq!(
+            run(Builtin::Remove, &[l(&[1]), Value::Int(1)]),
+            Err(ErrorKind::IndexOutOfRange)
+        );
+        assert_eq!(
+            run(
+                Builtin::Slice,
+                &[l(&[1, 2, 3]), Value::Int(1), Value::Int(3)]
+            ),
+            Ok(l(&[2, 3]))
+        );
+        assert_eq!(
+            run(Builtin::Slice, &[l(&[1]), Value::Int(1), Value::Int(0)]),
+            Err(ErrorKind::IndexOutOfRange)
+        );
+        assert_eq!(
+            run(Builtin::Slice, &[s("héllo"), Value::Int(0), Value::Int(2)]),
+            Err(ErrorKind::IndexOutOfRange)
+        );
+        assert_eq!(
+            run(Builtin::Slice, &[s("héllo"), Value::Int(0), Value::Int(3)]),
+            Ok(s("hé"))
+        );
+        assert_eq!(
+            run(Builtin::Range, &[Value::Int(2), Value::Int(5)]),
+            Ok(l(&[2, 3, 4]))
+        );
+        assert_eq!(
+            run(Builtin::Range, &[Value::Int(5), Value::Int(2)]),
+            Ok(l(&[]))
+        );
+        assert_eq!(
+            run(Builtin::Range, &[Value::Int(0), Value::Int(i64::MAX)]),
+            Err(ErrorKind::ValueTooLarge)
+        );
         assert_eq!(run(Builtin::Reverse, &[l(&[1, 2])]), Ok(l(&[2, 1])));
         assert_eq!(run(Builtin::Sort, &[l(&[3, 1, 2])]), Ok(l(&[1, 2, 3])));
         assert_eq!(run(Builtin::Sum, &[l(&[1, 2, 3])]), Ok(Value::Int(6)));
-        assert_eq!(run(Builtin::Sum, &[Value::List(vec![Value::Int(1), Value::Float(0.5)])]), Ok(Value::Float(1.5)));
-        assert_eq!(run(Builtin::Sum, &[l(&[i64::MAX, 1])]), Err(ErrorKind::Overflow));
-        assert_eq!(run(Builtin::Min, &[Value::Int(3), Value::Int(1)]), Ok(Value::Int(1)));
-        assert_eq!(run(Builtin::Max, &[Value::Int(3), Value::Int(1)]), Ok(Value::Int(3)));
-        assert_eq!(run(Builtin::Abs, &[Value::Int(i64::MIN)]), Err(ErrorKind::Overflow));
-        assert_eq!(run(Builtin::Len, &[Value::Int(1)]), Err(ErrorKind::TypeError));
+        assert_eq!(
+            run(
+                Builtin::Sum,
+                &[Value::List(vec![Value::Int(1), Value::Float(0.5)])]
+            ),
+            Ok(Value::Float(1.5))
+        );
+        assert_eq!(
+            run(Builtin::Sum, &[l(&[i64::MAX, 1])]),
+            Err(ErrorKind::Overflow)
+        );
+        assert_eq!(
+            run(Builtin::Min, &[Value::Int(3), Value::Int(1)]),
+            Ok(Value::Int(1))
+        );
+        assert_eq!(
+            run(Builtin::Max, &[Value::Int(3), Value::Int(1)]),
+            Ok(Value::Int(3))
+        );
+        assert_eq!(
+            run(Builtin::Abs, &[Value::Int(i64::MIN)]),
+            Err(ErrorKind::Overflow)
+        );
+        assert_eq!(
+            run(Builtin::Len, &[Value::Int(1)]),
+            Err(ErrorKind::TypeError)
+        );
         assert_eq!(run(Builtin::Len, &[]), Err(ErrorKind::TypeError));
     }
 
@@ -432,33 +502,98 @@ mod tests {
         assert_eq!(run(Builtin::ToUpper, &[s("ab")]), Ok(s("AB")));
         assert_eq!(run(Builtin::ToLower, &[s("AB")]), Ok(s("ab")));
         assert_eq!(run(Builtin::Trim, &[s(" a ")]), Ok(s("a")));
-        assert_eq!(run(Builtin::StartsWith, &[s("abc"), s("ab")]), Ok(Value::Bool(true)));
-        assert_eq!(run(Builtin::EndsWith, &[s("abc"), s("ab")]), Ok(Value::Bool(false)));
-        assert_eq!(run(Builtin::Replace, &[s("a-b-c"), s("-"), s("+")]), Ok(s("a+b+c")));
-        assert_eq!(run(Builtin::Split, &[s("a,b"), s(",")]), Ok(Value::List(vec![s("a"), s("b")])));
-        assert_eq!(run(Builtin::Split, &[s("ab"), s("")]), Ok(Value::List(vec![s("a"), s("b")])));
-        assert_eq!(run(Builtin::Join, &[Value::List(vec![s("a"), s("b")]), s(", ")]), Ok(s("a, b")));
-        assert_eq!(run(Builtin::ParseInt, &[s("42")]), Ok(Value::ok(Value::Int(42))));
-        assert!(matches!(run(Builtin::ParseInt, &[s("x")]), Ok(Value::Variant(v)) if v.tag == "Err"));
+        assert_eq!(
+            run(Builtin::StartsWith, &[s("abc"), s("ab")]),
+            Ok(Value::Bool(true))
+        );
+        assert_eq!(
+            run(Builtin::EndsWith, &[s("abc"), s("ab")]),
+            Ok(Value::Bool(false))
+        );
+        assert_eq!(
+            run(Builtin::Replace, &[s("a-b-c"), s("-"), s("+")]),
+            Ok(s("a+b+c"))
+        );
+        assert_eq!(
+            run(Builtin::Split, &[s("a,b"), s(",")]),
+            Ok(Value::List(vec![s("a"), s("b")]))
+        );
+        assert_eq!(
+            run(Builtin::Split, &[s("ab"), s("")]),
+            Ok(Value::List(vec![s("a"), s("b")]))
+        );
+        assert_eq!(
+            run(Builtin::Join, &[Value::List(vec![s("a"), s("b")]), s(", ")]),
+            Ok(s("a, b"))
+        );
+        assert_eq!(
+            run(Builtin::ParseInt, &[s("42")]),
+            Ok(Value::ok(Value::Int(42)))
+        );
+        assert!(
+            matches!(run(Builtin::ParseInt, &[s("x")]), Ok(Value::Variant(v)) if v.tag == "Err")
+        );
         let big = s(&"x".repeat(1000));
-        assert_eq!(run(Builtin::Replace, &[big, s("x"), s(&"y".repeat(2000))]), Err(ErrorKind::ValueTooLarge));
+        assert_eq!(
+            run(Builtin::Replace, &[big, s("x"), s(&"y".repeat(2000))]),
+            Err(ErrorKind::ValueTooLarge)
+        );
     }
 
     #[test]
     fn numbers_and_options() {
-        assert_eq!(run(Builtin::ToFloat, &[Value::Int(2)]), Ok(Value::Float(2.0)));
-        assert_eq!(run(Builtin::ToInt, &[Value::Float(-2.7)]), Ok(Value::Int(-2)));
-        assert_eq!(run(Builtin::ToInt, &[Value::Float(1e19)]), Err(ErrorKind::Overflow));
-        assert_eq!(run(Builtin::ToInt, &[Value::Float(f64::NAN)]), Err(ErrorKind::Overflow));
-        assert_eq!(run(Builtin::IsSome, &[Value::Int(1)]), Ok(Value::Bool(true)));
+        assert_eq!(
+            run(Builtin::ToFloat, &[Value::Int(2)]),
+            Ok(Value::Float(2.0))
+        );
+        assert_eq!(
+            run(Builtin::ToInt, &[Value::Float(-2.7)]),
+            Ok(Value::Int(-2))
+        );
+        assert_eq!(
+            run(Builtin::ToInt, &[Value::Float(1e19)]),
+            Err(ErrorKind::Overflow)
+        );
+        assert_eq!(
+            run(Builtin::ToInt, &[Value::Float(f64::NAN)]),
+            Err(ErrorKind::Overflow)
+        );
+        assert_eq!(
+            run(Builtin::IsSome, &[Value::Int(1)]),
+            Ok(Value::Bool(true))
+        );
         assert_eq!(run(Builtin::IsNone, &[Value::Null]), Ok(Value::Bool(true)));
-        assert_eq!(run(Builtin::IsOk, &[Value::ok(Value::Null)]), Ok(Value::Bool(true)));
-        assert_eq!(run(Builtin::IsErr, &[Value::ok(Value::Null)]), Ok(Value::Bool(false)));
-        assert_eq!(run(Builtin::UnwrapOr, &[Value::err(Value::Null), Value::Int(7)]), Ok(Value::Int(7)));
-        assert_eq!(run(Builtin::UnwrapOr, &[Value::ok(Value::Int(1)), Value::Int(7)]), Ok(Value::Int(1)));
-        assert_eq!(run(Builtin::UnwrapOr, &[Value::Int(3), Value::Int(7)]), Ok(Value::Int(3)));
-        assert_eq!(run(Builtin::UnwrapOr, &[Value::Null, Value::Int(7)]), Ok(Value::Int(7)));
-        assert_eq!(run(Builtin::TypeOf, &[Value::Map(Map::new())]), Ok(s("map")));
+        assert_eq!(
+            run(Builtin::IsOk, &[Value::ok(Value::Null)]),
+            Ok(Value::Bool(true))
+        );
+        assert_eq!(
+            run(Builtin::IsErr, &[Value::ok(Value::Null)]),
+            Ok(Value::Bool(false))
+        );
+        assert_eq!(
+            run(Builtin::UnwrapOr, &[Value::err(Value::Null), Value::Int(7)]),
+            Ok(Value::Int(7))
+        );
+        assert_eq!(
+            run(
+                Builtin::UnwrapOr,
+                &[Value::ok(Value::Int(1)), Value::Int(7)]
+            ),
+            Ok(Value::Int(1))
+        );
+        assert_eq!(
+            run(Builtin::UnwrapOr, &[Value::Int(3), Value::Int(7)]),
+            Ok(Value::Int(3))
+        );
+        assert_eq!(
+            run(Builtin::UnwrapOr, &[Value::Null, Value::Int(7)]),
+            Ok(Value::Int(7))
+        );
+        assert_eq!(
+            run(Builtin::TypeOf, &[Value::Map(Map::new())]),
+            Ok(s("map"))
+        );
     }
 
     #[test]

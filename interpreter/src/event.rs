@@ -101,9 +101,9 @@ impl Command {
     /// The instruction that produced the command, if one did.
     pub fn at(&self) -> Option<InstAddr> {
         match self {
-            Command::Perform { at, .. } | Command::StartChild { at, .. } | Command::Log { at, .. } => {
-                Some(*at)
-            }
+            Command::Perform { at, .. }
+            | Command::StartChild { at, .. }
+            | Command::Log { at, .. } => Some(*at),
             Command::Fail { error } => error.at,
             Command::StartTimer { .. } | Command::Complete { .. } => None,
         }

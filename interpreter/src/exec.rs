@@ -554,6 +554,7 @@ impl Machine<'_> {
         Ok(())
     }
 
+    #[allow(clippy::too_many_arguments)] // The operands of `perform`, plus where it runs.
     fn perform(
         &mut self,
         fiber: u64,
@@ -603,7 +604,11 @@ impl Machine<'_> {
             .iter()
             .map(|r| regs.get(r.index()).cloned().unwrap_or_default())
             .collect();
-        ops::check_all(&args, &self.state.config, &format!("the arguments of `{op}`"))?;
+        ops::check_all(
+            &args,
+            &self.state.config,
+            &format!("the arguments of `{op}`"),
+        )?;
         Ok(args)
     }
 
@@ -619,7 +624,10 @@ impl Machine<'_> {
         let Some((_, wf)) = self.module.workflow(workflow.as_str()) else {
             return Err(fault(
                 ErrorKind::UnknownWorkflow,
-                format!("`call` of workflow `{}`, which the module does not have", workflow.as_str()),
+                format!(
+                    "`call` of workflow `{}`, which the module does not have",
+                    workflow.as_str()
+                ),
             ));
         };
         if wf.params.len() != args.len() {
@@ -688,7 +696,11 @@ impl Machine<'_> {
     fn join(&mut self, me: u64, h: &Value, dst: Reg) -> Res<Flow> {
         let x = handle_of("join", h)?;
         if x == me || x == 0 {
-            return Err(bad_handle("join", x, "a fiber cannot join itself or the main fiber"));
+            return Err(bad_handle(
+                "join",
+                x,
+                "a fiber cannot join itself or the main fiber",
+            ));
         }
         if let Some(v) = self.state.finished.remove(&x) {
             return Ok(Flow::Value(v));
@@ -716,7 +728,11 @@ impl Machine<'_> {
             .collect::<Res<Vec<u64>>>()?;
         for &x in &ids {
             if x == me || x == 0 {
-                return Err(bad_handle("race", x, "a fiber cannot race itself or the main fiber"));
+                return Err(bad_handle(
+                    "race",
+                    x,
+                    "a fiber cannot race itself or the main fiber",
+                ));
             }
             if !self.state.finished.contains_key(&x) && !self.state.fibers.contains_key(&x) {
                 return Err(bad_handle(
@@ -793,7 +809,10 @@ impl Machine<'_> {
         let Some(f) = self.program.pure_fns().get(name.as_str()) else {
             return Err(fault(
                 ErrorKind::UnknownPure,
-                format!("`pure` function `{}` is not registered in this node", name.as_str()),
+                format!(
+                    "`pure` function `{}` is not registered in this node",
+                    name.as_str()
+                ),
             ));
         };
         let args: Vec<Value> = args.iter().map(|v| (*v).clone()).collect();
@@ -829,7 +848,11 @@ impl Machine<'_> {
         let wid = self.state.workflow_id;
         let config = self.state.config.clone();
         let Some(wf) = module.workflows.get(wid.index()) else {
-            return Exit::Fail(WorkflowError::new(ErrorKind::TypeError, "no workflow", None));
+            return Exit::Fail(WorkflowError::new(
+                ErrorKind::TypeError,
+                "no workflow",
+                None,
+            ));
         };
         let blocks = &wf.blocks[..];
         let mut bi = fiber.block.index();
@@ -887,7 +910,10 @@ impl Machine<'_> {
 
         let fault: Box<Fault> = loop {
             let Some(inst) = insts.get(pc) else {
-                break fault(ErrorKind::TypeError, "execution ran past the end of a block");
+                break fault(
+                    ErrorKind::TypeError,
+                    "execution ran past the end of a block",
+                );
             };
             pc += 1;
             if fuel == 0 {
@@ -1068,12 +1094,20 @@ impl Machine<'_> {
                 effect,
                 args,
                 policy,
-            } => return Ok(Next::Wait(self.perform(me, regs, *dst, *effect, args, policy, at)?)),
+            } => {
+                return Ok(Next::Wait(
+                    self.perform(me, regs, *dst, *effect, args, policy, at)?,
+                ))
+            }
             Inst::Call {
                 dst,
                 workflow,
                 args,
-            } => return Ok(Next::Wait(self.call_child(me, regs, *dst, workflow, args, at)?)),
+            } => {
+                return Ok(Next::Wait(
+                    self.call_child(me, regs, *dst, workflow, args, at)?,
+                ))
+            }
             Inst::Spawn { dst, target } => r!(dst) = self.spawn(regs, *target)?,
             Inst::Join { dst, fiber } => {
                 let f = self.join(me, &r!(fiber), *dst)?;
@@ -1158,6 +1192,7 @@ fn waits_on(wait: &Wait, x: u64) -> bool {
     }
 }
 
+#[allow(clippy::boxed_local)] // Faults travel boxed; unboxing here is the point.
 fn into_error(f: Box<Fault>, at: Option<InstAddr>) -> WorkflowError {
     let Fault {
         kind,

@@ -80,7 +80,11 @@ fn walk(v: &Value, depth: usize, budget: &mut usize) -> bool {
         Value::Str(s) => take(5 + s.len()),
         Value::Bytes(b) => take(5 + b.len()),
         Value::List(items) => take(5) && items.iter().all(|i| walk(i, d, budget)),
-        Value::Map(m) => take(5) && m.iter().all(|(k, v)| walk(k, d, budget) && walk(v, d, budget)),
+        Value::Map(m) => {
+            take(5)
+                && m.iter()
+                    .all(|(k, v)| walk(k, d, budget) && walk(v, d, budget))
+        }
         Value::Variant(var) => take(3 + var.tag.len()) && walk(&var.payload, d, budget),
     }
 }
@@ -240,9 +244,9 @@ impl Cmp {
 pub(crate) fn compare(op: Cmp, a: &Value, b: &Value) -> Res<bool> {
     let ord = match (a, b) {
         (Value::Int(x), Value::Int(y)) => Some(x.cmp(y)),
-        (Value::Int(_) | Value::Float(_), Value::Int(_) | Value::Float(_)) => {
-            as_f64(a).zip(as_f64(b)).and_then(|(x, y)| x.partial_cmp(&y))
-        }
+        (Value::Int(_) | Value::Float(_), Value::Int(_) | Value::Float(_)) => as_f64(a)
+            .zip(as_f64(b))
+            .and_then(|(x, y)| x.partial_cmp(&y)),
         (Value::Str(x), Value::Str(y)) => Some(x.cmp(y)),
         (Value::Bytes(x), Value::Bytes(y)) => Some(x.cmp(y)),
         _ => {
@@ -307,7 +311,9 @@ fn list_index(op: &str, len: usize, key: i64) -> Res<usize> {
 /// `index`.
 pub(crate) fn index(base: &Value, key: &Value) -> Res<Value> {
     match (base, key) {
-        (Value::List(items), Value::Int(i)) => Ok(items[list_index("index", items.len(), *i)?].clone()),
+        (Value::List(items), Value::Int(i)) => {
+            Ok(items[list_index("index", items.len(), *i)?].clone())
+        }
         (Value::Map(m), _) => m.get(key).cloned().ok_or_else(|| {
             fault(
                 ErrorKind::MissingField,
@@ -363,13 +369,13 @@ pub(crate) fn format(template: &str, args: &[&Value], config: &Config) -> Res<Va
     while let Some(i) = rest.find(['{', '}']) {
         out.push_str(&rest[..i]);
         let tail = &rest[i..];
-        if tail.starts_with("{{") {
+        if let Some(after) = tail.strip_prefix("{{") {
             out.push('{');
-            rest = &tail[2..];
-        } else if tail.starts_with("}}") {
+            rest = after;
+        } else if let Some(after) = tail.strip_prefix("}}") {
             out.push('}');
-            rest = &tail[2..];
-        } else if tail.starts_with("{}") {
+            rest = after;
+        } else if let Some(after) = tail.strip_prefix("{}") {
             let Some(arg) = args.get(next) else {
                 return Err(fault(
                     ErrorKind::TypeError,
@@ -381,7 +387,7 @@ pub(crate) fn format(template: &str, args: &[&Value], config: &Config) -> Res<Va
             };
             write_text(&mut out, arg);
             next += 1;
-            rest = &tail[2..];
+            rest = after;
         } else {
             // A lone brace stands for itself.
             out.push_str(&tail[..1]);

@@ -97,7 +97,12 @@ pub trait Responder {
     ) -> Result<Value, EffectError>;
 
     /// The result of a child workflow.
-    fn child(&mut self, rng: &mut Rng, workflow: &str, args: &[Value]) -> Result<Value, EffectError> {
+    fn child(
+        &mut self,
+        rng: &mut Rng,
+        workflow: &str,
+        args: &[Value],
+    ) -> Result<Value, EffectError> {
         let _ = (workflow, args);
         Ok(random_value(rng))
     }
@@ -119,7 +124,13 @@ pub fn random_value(rng: &mut Rng) -> Value {
 pub struct RandomResponder;
 
 impl Responder for RandomResponder {
-    fn effect(&mut self, rng: &mut Rng, _: &str, _: &[Value], _: u32) -> Result<Value, EffectError> {
+    fn effect(
+        &mut self,
+        rng: &mut Rng,
+        _: &str,
+        _: &[Value],
+        _: u32,
+    ) -> Result<Value, EffectError> {
         Ok(random_value(rng))
     }
 }
@@ -386,7 +397,11 @@ impl Driver<'_> {
             let timers: Vec<(u64, u64)> = self.timers.iter().map(|(i, t)| (*i, *t)).collect();
             // Mostly the earliest timer, sometimes any: a late timer is valid.
             let (id, at) = if self.rng.chance(70) {
-                timers.iter().min_by_key(|(_, t)| *t).copied().unwrap_or((0, 0))
+                timers
+                    .iter()
+                    .min_by_key(|(_, t)| *t)
+                    .copied()
+                    .unwrap_or((0, 0))
             } else {
                 self.rng.pick(&timers).copied().unwrap_or((0, 0))
             };
@@ -398,7 +413,11 @@ impl Driver<'_> {
             let value = random_value(&mut self.rng);
             self.feed(Event::Signal { name, value })
         } else if roll < 88 && !sim.extra_signals.is_empty() {
-            let name = self.rng.pick(&sim.extra_signals).cloned().unwrap_or_default();
+            let name = self
+                .rng
+                .pick(&sim.extra_signals)
+                .cloned()
+                .unwrap_or_default();
             let value = random_value(&mut self.rng);
             self.feed_maybe_refused(Event::Signal { name, value })
         } else if roll < 91 && !self.late.is_empty() {
@@ -413,7 +432,9 @@ impl Driver<'_> {
             if cmds.is_empty() {
                 Ok(())
             } else {
-                Err(format!("a late result of {id} attempt {attempt} produced {cmds:?}"))
+                Err(format!(
+                    "a late result of {id} attempt {attempt} produced {cmds:?}"
+                ))
             }
         } else if roll < 94 {
             self.bogus()
@@ -510,8 +531,10 @@ impl Driver<'_> {
     fn accepted(&mut self, event: Event, cmds: Vec<Command>) -> Result<Vec<Command>, String> {
         self.step_no += 1;
         if let Some(shadow) = &mut self.shadow {
-            let theirs = step(self.program, &mut shadow.state, self.tick, event.clone())
-                .map_err(|e| format!("the original state refused what the restored accepted: {e}"))?;
+            let theirs =
+                step(self.program, &mut shadow.state, self.tick, event.clone()).map_err(|e| {
+                    format!("the original state refused what the restored accepted: {e}")
+                })?;
             if theirs != cmds || shadow.state != self.state {
                 return Err(format!(
                     "a restored snapshot diverged from the original: {cmds:?} vs {theirs:?}"
@@ -529,7 +552,10 @@ impl Driver<'_> {
             }
             let mut fresh = |id: u64| -> Result<(), String> {
                 if self.last_id.is_some_and(|last| id <= last) {
-                    return Err(format!("id {id} is not above the last id {:?}", self.last_id));
+                    return Err(format!(
+                        "id {id} is not above the last id {:?}",
+                        self.last_id
+                    ));
                 }
                 self.last_id = Some(id);
                 Ok(())
@@ -563,9 +589,7 @@ impl Driver<'_> {
                             None => self.answered.remove(&id.0),
                         };
                         if prev.map(|p| p + 1) != Some(*attempt) {
-                            return Err(format!(
-                                "{id} attempt {attempt} follows attempt {prev:?}"
-                            ));
+                            return Err(format!("{id} attempt {attempt} follows attempt {prev:?}"));
                         }
                     }
                     if self.outstanding.contains_key(&id.0) {

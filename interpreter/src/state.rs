@@ -103,12 +103,27 @@ impl Status {
 pub(crate) enum Wait {
     /// Runnable, or running.
     Ready,
-    Effect { id: u64, dst: Reg },
-    Sleep { timer: u64 },
+    Effect {
+        id: u64,
+        dst: Reg,
+    },
+    Sleep {
+        timer: u64,
+    },
     /// `since` orders the waiters of one signal name.
-    Signal { name: String, dst: Reg, since: u64 },
-    Join { fiber: u64, dst: Reg },
-    Race { fibers: Vec<u64>, dst: Reg },
+    Signal {
+        name: String,
+        dst: Reg,
+        since: u64,
+    },
+    Join {
+        fiber: u64,
+        dst: Reg,
+    },
+    Race {
+        fibers: Vec<u64>,
+        dst: Reg,
+    },
 }
 
 /// One fiber: a frame of registers and the next instruction.
@@ -333,7 +348,12 @@ impl RunState {
         }
         for (id, p) in &self.pending {
             match self.fibers.get(&p.fiber) {
-                Some(f) if f.wait == (Wait::Effect { id: *id, dst: p.dst }) => {}
+                Some(f)
+                    if f.wait
+                        == (Wait::Effect {
+                            id: *id,
+                            dst: p.dst,
+                        }) => {}
                 _ => return mismatch(format!("effect {id} waits for no fiber")),
             }
         }

@@ -5,11 +5,13 @@
 mod common;
 
 use drover_interpreter::sim::Rng;
-use drover_interpreter::{step, Command, Config, EffectError, EffectId, Event, Program, RunState, TimerId};
+use drover_interpreter::{
+    step, Command, Config, EffectError, EffectId, Event, Program, RunState, TimerId,
+};
 use drover_ir::instructions::{Operand, OperandKind};
 use drover_ir::{
-    Block, BlockData, Builtin, ConstId, EffectDecl, EffectKind, Inst, LogLevel, Module, Policy, Reg,
-    RetryPolicy, Symbol, Value, Workflow, OPCODES,
+    Block, BlockData, Builtin, ConstId, EffectDecl, EffectKind, Inst, LogLevel, Module, Policy,
+    Reg, RetryPolicy, Symbol, Value, Workflow, OPCODES,
 };
 use proptest::prelude::*;
 
@@ -47,7 +49,10 @@ fn event() -> impl Strategy<Value = Event> {
             result
         }),
         (0u64..12).prop_map(|id| Event::TimerFired { id: TimerId(id) }),
-        (prop_oneof![Just("approve".to_owned()), Just("other".to_owned())], value())
+        (
+            prop_oneof![Just("approve".to_owned()), Just("other".to_owned())],
+            value()
+        )
             .prop_map(|(name, value)| Event::Signal { name, value }),
         Just(Event::Cancel { reason: "p".into() }),
     ]
@@ -113,12 +118,30 @@ fn operand(rng: &mut Rng, kind: OperandKind) -> Operand {
         OperandKind::OptReg => Operand::OptReg(rng.chance(50).then(|| reg(rng))),
         OperandKind::Const => Operand::Const(ConstId(rng.below(5) as u32)),
         OperandKind::Effect => Operand::Effect(drover_ir::EffectRef(rng.below(2) as u32)),
-        OperandKind::Name => Operand::Name(Symbol::from(*rng.pick(&["Ok", "Err", "None", "Some", "w", "x", "Fiber"]).unwrap_or(&"x"))),
-        OperandKind::Str => Operand::Str((*rng.pick(&["{}", "a{}b", "{{", "}", ""]).unwrap_or(&"")).to_owned()),
-        OperandKind::Fields => Operand::Fields((0..rng.below(3)).map(|i| (Symbol(format!("f{i}")), reg(rng))).collect()),
-        OperandKind::Arms => Operand::Arms((0..rng.below(3)).map(|i| (Symbol::from(["Ok", "Err", "Some"][i as usize]), block(rng))).collect()),
+        OperandKind::Name => Operand::Name(Symbol::from(
+            *rng.pick(&["Ok", "Err", "None", "Some", "w", "x", "Fiber"])
+                .unwrap_or(&"x"),
+        )),
+        OperandKind::Str => {
+            Operand::Str((*rng.pick(&["{}", "a{}b", "{{", "}", ""]).unwrap_or(&"")).to_owned())
+        }
+        OperandKind::Fields => Operand::Fields(
+            (0..rng.below(3))
+                .map(|i| (Symbol(format!("f{i}")), reg(rng)))
+                .collect(),
+        ),
+        OperandKind::Arms => Operand::Arms(
+            (0..rng.below(3))
+                .map(|i| (Symbol::from(["Ok", "Err", "Some"][i as usize]), block(rng)))
+                .collect(),
+        ),
         OperandKind::Policy => Operand::Policy(Policy {
-            retry: rng.chance(50).then(|| RetryPolicy { max_attempts: rng.below(4) as u32, initial_backoff_ms: rng.below(50), max_backoff_ms: 100, multiplier: rng.below(3) as u32 }),
+            retry: rng.chance(50).then(|| RetryPolicy {
+                max_attempts: rng.below(4) as u32,
+                initial_backoff_ms: rng.below(50),
+                max_backoff_ms: 100,
+                multiplier: rng.below(3) as u32,
+            }),
             timeout_ms: rng.chance(50).then(|| rng.below(100)),
         }),
         OperandKind::Level => Operand::Level(LogLevel::Info),
@@ -129,7 +152,13 @@ fn operand(rng: &mut Rng, kind: OperandKind) -> Operand {
 /// A random module of one workflow `w(x)` (plus a trivial `x()` to call),
 /// built from random instructions of every opcode.
 fn random_module(rng: &mut Rng) -> Module {
-    let consts = vec![Value::Int(3), Value::Int(0), Value::from("s"), Value::List(vec![Value::Int(1)]), Value::variant("Fiber", Value::Int(1))];
+    let consts = vec![
+        Value::Int(3),
+        Value::Int(0),
+        Value::from("s"),
+        Value::List(vec![Value::Int(1)]),
+        Value::variant("Fiber", Value::Int(1)),
+    ];
     let mut blocks = Vec::new();
     for bi in 0..(1 + rng.below(3)) {
         let mut insts = Vec::new();
@@ -152,15 +181,33 @@ fn random_module(rng: &mut Rng) -> Module {
         };
         let ops = term.operands.iter().map(|k| operand(rng, *k)).collect();
         insts.push(Inst::from_parts(term.opcode, None, ops).expect("operands fit"));
-        blocks.push(BlockData { label: format!("b{bi}"), insts });
+        blocks.push(BlockData {
+            label: format!("b{bi}"),
+            insts,
+        });
     }
-    let decl = |name: &str| EffectDecl { kind: EffectKind::Activity, name: name.into(), params: vec![] };
+    let decl = |name: &str| EffectDecl {
+        kind: EffectKind::Activity,
+        name: name.into(),
+        params: vec![],
+    };
     Module {
         effects: vec![decl("a"), decl("b")],
         consts,
         workflows: vec![
-            Workflow { name: "w".into(), params: vec!["x".into()], blocks },
-            Workflow { name: "x".into(), params: vec![], blocks: vec![BlockData { label: "entry".into(), insts: vec![Inst::Ret { value: Reg(0) }] }] },
+            Workflow {
+                name: "w".into(),
+                params: vec!["x".into()],
+                blocks,
+            },
+            Workflow {
+                name: "x".into(),
+                params: vec![],
+                blocks: vec![BlockData {
+                    label: "entry".into(),
+                    insts: vec![Inst::Ret { value: Reg(0) }],
+                }],
+            },
         ],
         source_map: Default::default(),
     }
@@ -172,20 +219,52 @@ fn random_programs_never_panic() {
     for seed in 0..3_000u64 {
         let mut rng = Rng::new(seed);
         let module = random_module(&mut rng);
-        let Ok(p) = Program::new(module) else { continue };
+        let Ok(p) = Program::new(module) else {
+            continue;
+        };
         loaded += 1;
-        let config = Config { fuel_per_step: 2_000, max_fibers: 16, max_pending: 16, ..Config::default() };
+        let config = Config {
+            fuel_per_step: 2_000,
+            max_fibers: 16,
+            max_pending: 16,
+            ..Config::default()
+        };
         let mut s = RunState::new(&p, "w", config).unwrap();
-        let _ = step(&p, &mut s, 0, Event::Start { args: vec![Value::Int(rng.below(3) as i64)] });
+        let _ = step(
+            &p,
+            &mut s,
+            0,
+            Event::Start {
+                args: vec![Value::Int(rng.below(3) as i64)],
+            },
+        );
         let mut tick = 0;
         for _ in 0..30 {
             tick += rng.below(20);
             let id = rng.below(12);
             let event = match rng.below(4) {
-                0 => Event::EffectDone { id: EffectId(id), attempt: 1 + rng.below(2) as u32, result: if rng.chance(70) { Ok(Value::Int(1)) } else { Err(EffectError { kind: "k".into(), message: "m".into(), retryable: rng.chance(50) }) } },
+                0 => Event::EffectDone {
+                    id: EffectId(id),
+                    attempt: 1 + rng.below(2) as u32,
+                    result: if rng.chance(70) {
+                        Ok(Value::Int(1))
+                    } else {
+                        Err(EffectError {
+                            kind: "k".into(),
+                            message: "m".into(),
+                            retryable: rng.chance(50),
+                        })
+                    },
+                },
                 1 => Event::TimerFired { id: TimerId(id) },
-                2 => Event::Signal { name: (*rng.pick(&["w", "x", "Ok"]).unwrap_or(&"x")).to_owned(), value: Value::Int(2) },
-                _ => Event::Signal { name: "Some".into(), value: Value::Null },
+                2 => Event::Signal {
+                    name: (*rng.pick(&["w", "x", "Ok"]).unwrap_or(&"x")).to_owned(),
+                    value: Value::Int(2),
+                },
+                _ => Event::Signal {
+                    name: "Some".into(),
+                    value: Value::Null,
+                },
             };
             let before = s.clone();
             if step(&p, &mut s, tick, event).is_err() {

@@ -35,11 +35,15 @@ fn a_changed_instruction_is_a_divergence_at_that_instruction() {
     let mut module = common::module();
     // Perform with the loop counter replaced by the key: `kv.incr(k, k)`.
     let body = &mut module.workflows[0].blocks[2].insts[0];
-    let Inst::Perform { args, .. } = body else { panic!("bb2 starts with the perform") };
+    let Inst::Perform { args, .. } = body else {
+        panic!("bb2 starts with the perform")
+    };
     args[1] = args[0];
     let changed = drover_interpreter::Program::new(module).unwrap();
     let err = replay(&changed, "counter", Config::default(), &journal).unwrap_err();
-    let ReplayError::Divergence { entry, at, .. } = &err else { panic!("{err}") };
+    let ReplayError::Divergence { entry, at, .. } = &err else {
+        panic!("{err}")
+    };
     // Entry 0 is Start, whose first command is the first perform.
     assert_eq!(*entry, 0);
     let expected_at = InstAddr::new(drover_ir::WorkflowId(0), drover_ir::Block(2), 0);
@@ -49,7 +53,10 @@ fn a_changed_instruction_is_a_divergence_at_that_instruction() {
         text.starts_with("journal entry 0: the program at w0:bb2:0 produced `perform memcache.incr(\"k\", \"k\")"),
         "{text}"
     );
-    assert!(text.contains("but the journal recorded `perform memcache.incr(\"k\", 0)"), "{text}");
+    assert!(
+        text.contains("but the journal recorded `perform memcache.incr(\"k\", 0)"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -58,10 +65,16 @@ fn a_divergence_later_in_the_run_names_its_entry() {
     let mut module = common::module();
     // Change the increment of the loop counter from 1 to 2: the first
     // perform agrees, the second does not.
-    let one = module.consts.iter().position(|c| *c == Value::Int(1)).unwrap();
+    let one = module
+        .consts
+        .iter()
+        .position(|c| *c == Value::Int(1))
+        .unwrap();
     module.consts[one] = Value::Int(2);
     let changed = drover_interpreter::Program::new(module).unwrap();
     let err = replay(&changed, "counter", Config::default(), &journal).unwrap_err();
-    let ReplayError::Divergence { entry, .. } = err else { panic!("{err}") };
+    let ReplayError::Divergence { entry, .. } = err else {
+        panic!("{err}")
+    };
     assert!(entry > 0, "the first entry still agrees");
 }

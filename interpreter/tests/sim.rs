@@ -14,7 +14,13 @@ const SEEDS: u64 = 1_000;
 struct Clock(i64);
 
 impl Responder for Clock {
-    fn effect(&mut self, rng: &mut Rng, effect: &str, _: &[Value], _: u32) -> Result<Value, EffectError> {
+    fn effect(
+        &mut self,
+        rng: &mut Rng,
+        effect: &str,
+        _: &[Value],
+        _: u32,
+    ) -> Result<Value, EffectError> {
         self.0 += 1;
         Ok(match effect {
             "sys.now" => Value::Int(self.0),
@@ -54,7 +60,10 @@ fn sim_every_workflow_over_many_seeds() {
     }
     if seeds.len() > 1 {
         // The schedules must exercise both endings, or the test is too tame.
-        assert!(ended[0] > 100 && ended[1] > 100, "completed/failed/unfinished: {ended:?}");
+        assert!(
+            ended[0] > 100 && ended[1] > 100,
+            "completed/failed/unfinished: {ended:?}"
+        );
     }
 }
 
@@ -69,7 +78,10 @@ fn sim_failure_names_the_seed_and_the_command() {
     };
     let text = f.to_string();
     assert!(text.contains("seed 0xabc"), "{text}");
-    assert!(text.contains("DROVER_SIM_SEED=0xabc cargo test -p drover-interpreter sim"), "{text}");
+    assert!(
+        text.contains("DROVER_SIM_SEED=0xabc cargo test -p drover-interpreter sim"),
+        "{text}"
+    );
 }
 
 #[test]
