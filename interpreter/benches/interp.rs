@@ -87,7 +87,7 @@ fn run_once(program: &Program) -> Value {
 
 /// Best of several runs, in seconds.
 fn best_drover(program: &Program) -> f64 {
-    (0..7)
+    (0..25)
         .map(|_| {
             let t = Instant::now();
             black_box(run_once(program));
@@ -106,7 +106,7 @@ def f(n):
         i = i + 1
     return s
 best = float("inf")
-for _ in range(5):
+for _ in range(9):
     t = time.perf_counter()
     f(1000000)
     best = min(best, time.perf_counter() - t)

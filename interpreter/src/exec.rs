@@ -99,6 +99,9 @@ fn validate(
                 return match p.state {
                     AttemptState::InFlight { .. } => Ok(true),
                     AttemptState::TimedOut => Ok(false),
+                    AttemptState::Backoff {
+                        timed_out: true, ..
+                    } => Ok(false),
                     AttemptState::Backoff { .. } => Err(InterpError::EffectFinished(id)),
                 };
             }
@@ -317,7 +320,8 @@ impl Machine<'_> {
                 },
             );
             if let Some(p) = self.state.pending.get_mut(&id) {
-                p.state = AttemptState::Backoff { timer };
+                let timed_out = p.state == AttemptState::TimedOut;
+                p.state = AttemptState::Backoff { timer, timed_out };
             }
             self.cmds.push(Command::StartTimer {
                 id: TimerId(timer),
@@ -524,7 +528,7 @@ impl Machine<'_> {
                     self.state.abandoned.insert(id, p.attempt);
                     match p.state {
                         AttemptState::InFlight { timeout: Some(t) }
-                        | AttemptState::Backoff { timer: t } => {
+                        | AttemptState::Backoff { timer: t, .. } => {
                             self.state.timers.remove(&t);
                         }
                         _ => {}
@@ -550,6 +554,7 @@ impl Machine<'_> {
         Ok(())
     }
 
+    #[allow(clippy::too_many_arguments)] // The operands of `perform`, plus where it runs.
     fn perform(
         &mut self,
         fiber: u64,
@@ -1187,6 +1192,7 @@ fn waits_on(wait: &Wait, x: u64) -> bool {
     }
 }
 
+#[allow(clippy::boxed_local)] // Faults travel boxed; unboxing here is the point.
 fn into_error(f: Box<Fault>, at: Option<InstAddr>) -> WorkflowError {
     let Fault {
         kind,
