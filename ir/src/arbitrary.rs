@@ -28,8 +28,9 @@ pub const MAX_VALUE_DEPTH: usize = 4;
 /// Any value: every kind, including NaN, infinities and `-0.0`, bytes, and
 /// lists, maps and variants nested at most [`MAX_VALUE_DEPTH`] deep.
 pub fn value() -> impl Strategy<Value = Value> {
-    // Each recursion level adds one to `Value::depth`, on top of the leaf.
-    leaf_value().prop_recursive((MAX_VALUE_DEPTH - 1) as u32, 24, 4, |inner| {
+    // Each recursion level adds one to `Value::depth`, on top of the leaf,
+    // and the deepest leaf (a unit variant, `#None`) is already 2 deep.
+    leaf_value().prop_recursive((MAX_VALUE_DEPTH - 2) as u32, 24, 4, |inner| {
         prop_oneof![
             vec(inner.clone(), 0..4).prop_map(Value::List),
             // Keys are mostly strings, as in records, but any value may be a key.

@@ -3,6 +3,7 @@
 //!
 //! This crate knows nothing of tokio, IO beyond byte slices, or time.
 
+pub mod builder;
 pub mod builtins;
 pub mod catalog;
 pub mod diagnostics;

@@ -958,3 +958,22 @@ entry:
     assert_eq!(errs.to_string(), "could not parse `<input>`: 6 errors");
     insta::assert_snapshot!("several_errors", render(&errs));
 }
+
+#[test]
+fn parse_value_reads_one_literal_and_points_at_mistakes() {
+    use drover_ir::text::parse_value;
+    use drover_ir::Value;
+    let v = parse_value("input", " #Ok([1, \"a\", {\"k\": null}]) ").expect("a literal");
+    assert_eq!(v.to_string(), "#Ok([1, \"a\", {\"k\": null}])");
+    assert_eq!(
+        parse_value("input", "{\"a\": 1.5}").expect("JSON-shaped"),
+        { Value::record([("a", Value::Float(1.5))]) }
+    );
+    let err = parse_value("input", "[1, 2] 3").expect_err("trailing text");
+    assert_eq!(
+        err.errors()[0].to_string(),
+        "1:8: expected the end of the value, found `3`"
+    );
+    let err = parse_value("input", "#").expect_err("no tag");
+    assert_eq!(err.errors()[0].col, 2);
+}

@@ -9,7 +9,7 @@ use crate::module::Location;
 mod parse;
 mod print;
 
-pub use parse::{assemble, parse, parse_with_map, ParseError, ParseErrors};
+pub use parse::{assemble, parse, parse_value, parse_with_map, ParseError, ParseErrors};
 pub use print::{print, print_inst, print_with_map};
 
 /// Byte ranges of a module's parts in its text, as the parser read them or

@@ -61,6 +61,30 @@ pub fn assemble(name: &str, src: &str) -> Result<(Module, TextMap), ParseErrors>
     parse_inner(name, src, true)
 }
 
+/// Parses one value literal (`#Ok([1, "a"])`, `{"k": null}`, ...), the
+/// syntax `Display for Value` writes; `name` is used in diagnostics.
+pub fn parse_value(name: &str, src: &str) -> Result<Value, ParseErrors> {
+    let lines = LineIndex::new(src);
+    let start = trivia(src);
+    let err = match value(0)(start) {
+        Ok((rest, v)) => {
+            let rest = trivia(rest);
+            if rest.is_empty() {
+                return Ok(v);
+            }
+            SynErr::expected(rest, "the end of the value")
+        }
+        Err(nom::Err::Error(e) | nom::Err::Failure(e)) => e,
+        Err(nom::Err::Incomplete(_)) => SynErr::expected(end(src), "a value"),
+    };
+    Err(ParseErrors(Box::new(ErrorsInner {
+        source: NamedSource::new(name, src.to_owned()),
+        name: name.to_owned(),
+        errors: vec![err.into_error(src, &lines)],
+        truncated: false,
+    })))
+}
+
 fn parse_inner(
     name: &str,
     src: &str,
