@@ -95,8 +95,13 @@ impl Lowerer<'_> {
     /// `if` and `if let`, as an expression when `want`.
     pub(crate) fn if_expr(&mut self, i: &syn::ExprIf, want: bool) -> Option<Reg> {
         let dst = want.then(|| self.em.reg());
-        let else_b = self.em.block("else");
         let done = self.em.block("if_end");
+        // Without an `else` nor a value to set, a failed test goes straight on.
+        let else_b = if i.else_branch.is_some() || want {
+            self.em.block("else")
+        } else {
+            done
+        };
         self.push_scope();
         if let Expr::Let(l) = &*i.cond {
             let v = self.expr(&l.expr);
@@ -116,13 +121,15 @@ impl Lowerer<'_> {
         self.pop_scope();
         self.arm_result(dst, v);
         self.em.jump(done);
-        self.em.switch_to(else_b);
-        let v = match &i.else_branch {
-            Some((_, e)) => self.expr_want(e, want),
-            None => None,
-        };
-        self.arm_result(dst, v);
-        self.em.jump(done);
+        if else_b != done {
+            self.em.switch_to(else_b);
+            let v = match &i.else_branch {
+                Some((_, e)) => self.expr_want(e, want),
+                None => None,
+            };
+            self.arm_result(dst, v);
+            self.em.jump(done);
+        }
         self.em.switch_to(done);
         dst
     }

@@ -402,9 +402,15 @@ impl Lowerer<'_> {
         match &b.op {
             BinOp::And(_) | BinOp::Or(_) => {
                 let is_and = matches!(b.op, BinOp::And(_));
-                let dst = self.em.reg();
                 let a = self.expr(&b.left);
-                self.em.emit(Inst::Move { dst, src: a });
+                // A temporary can carry the result; a variable must not change.
+                let dst = if self.is_var(a) {
+                    let dst = self.em.reg();
+                    self.em.emit(Inst::Move { dst, src: a });
+                    dst
+                } else {
+                    a
+                };
                 let rhs = self.em.block(if is_and { "and_rhs" } else { "or_rhs" });
                 let done = self.em.block(if is_and { "and_end" } else { "or_end" });
                 let (then_block, else_block) = if is_and { (rhs, done) } else { (done, rhs) };

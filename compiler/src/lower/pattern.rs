@@ -80,17 +80,21 @@ impl Lowerer<'_> {
             }
             Pat::TupleStruct(ts) => {
                 let tag = last_segment(&ts.path);
+                let elems: Vec<&Pat> = ts.elems.iter().collect();
+                let ignored = elems.iter().all(|p| matches!(p, Pat::Wild(_) | Pat::Rest(_)));
                 let payload = if tag == "Some" {
                     // `Some(v)` is `v` itself; only null is `None`.
                     self.null_test(pat, src, fail, false);
                     src
                 } else {
                     self.tag_test(pat, src, &tag, fail);
+                    if ignored {
+                        return;
+                    }
                     let p = self.em.reg();
                     self.em.emit(Inst::Payload { dst: p, src });
                     p
                 };
-                let elems: Vec<&Pat> = ts.elems.iter().collect();
                 if let [one] = elems.as_slice() {
                     self.pattern(one, payload, fail);
                 } else {
@@ -100,6 +104,9 @@ impl Lowerer<'_> {
             Pat::Struct(s) => {
                 let base = if is_variant_path(&s.path) {
                     self.tag_test(pat, src, &last_segment(&s.path), fail);
+                    if s.fields.is_empty() {
+                        return;
+                    }
                     let p = self.em.reg();
                     self.em.emit(Inst::Payload { dst: p, src });
                     p
