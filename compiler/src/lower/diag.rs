@@ -131,7 +131,7 @@ mod tests {
         assert_eq!(nearest("lenn", ["len", "is_empty", "keys"]), vec!["len"]);
         assert_eq!(
             nearest("to_upper", ["to_uppercase", "to_lowercase", "trim"]),
-            vec!["to_uppercase", "to_lowercase"]
+            vec!["to_uppercase"]
         );
         assert!(nearest("zzzzzz", ["len"]).is_empty());
     }
