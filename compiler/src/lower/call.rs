@@ -556,7 +556,13 @@ impl Lowerer<'_> {
                 .filter(|e| e.namespace() == ns)
                 .map(|e| e.name)
                 .collect();
-            let close = nearest(name, ops.iter().copied());
+            // Compare operation names alone: the shared namespace would make
+            // every operation look close.
+            let op = name.split_once('.').map_or(name, |(_, op)| op);
+            let close: Vec<&str> = nearest(op, ops.iter().map(|o| o.split_once('.').map_or(*o, |(_, op)| op)))
+                .into_iter()
+                .filter_map(|short| ops.iter().copied().find(|o| o.ends_with(&format!(".{short}"))))
+                .collect();
             let help = did_you_mean(&close).unwrap_or_else(|| format!("the `{ns}` effects are {}", ops.join(", ")));
             return self.fail(Diag::new(path_span, format!("`{name}` is not a Drover effect"), help));
         };

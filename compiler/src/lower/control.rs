@@ -86,6 +86,9 @@ impl Lowerer<'_> {
                         "the `else` of `let .. else` must not fall through",
                         "end it with `return`, `break` or `continue`",
                     ));
+                    // Close the block anyway, so the module stays well formed.
+                    let null = self.null();
+                    self.em.emit(Inst::Fail { error: null });
                 }
                 self.em.switch_to(ok);
             }

@@ -616,9 +616,9 @@ impl Lowerer<'_> {
     /// A struct literal (a record) or a struct variant (a variant whose
     /// payload is a record).
     fn struct_lit(&mut self, s: &syn::ExprStruct) -> Reg {
-        if let Some(rest) = &s.rest {
+        if let (Some(dots), Some(rest)) = (&s.dot2_token, &s.rest) {
             self.error(Diag::new(
-                rest.span(),
+                dots.spans[0].join(rest.span()).unwrap_or(dots.spans[0]),
                 "struct update syntax `..base` isn't supported in a workflow",
                 "write out every field",
             ));
