@@ -46,7 +46,11 @@ fn assert_verifies(c: &Compiled) {
         .iter()
         .filter(|d| d.code == drover_ir::verify::codes::UNKNOWN_WORKFLOW)
         .count();
-    assert!(unknown <= children, "{}: more unknown workflows than children", c.name);
+    assert!(
+        unknown <= children,
+        "{}: more unknown workflows than children",
+        c.name
+    );
     assert!(
         report.diags.len() == unknown,
         "{}:\n{}\n{text}",
@@ -58,7 +62,10 @@ fn assert_verifies(c: &Compiled) {
 #[test]
 fn samples_print_as_snapshots_and_verify() {
     let files = samples();
-    assert!(files.len() >= 5, "expected the sample workflows, found {files:?}");
+    assert!(
+        files.len() >= 5,
+        "expected the sample workflows, found {files:?}"
+    );
     for path in files {
         for c in compile(&path) {
             assert_verifies(&c);

@@ -70,7 +70,10 @@ fn compile_writes_one_dbc_per_workflow_that_other_commands_read() {
     ]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let stdout = text(&out.stdout);
-    assert!(stdout.contains("total") && stdout.contains("instructions"), "{stdout}");
+    assert!(
+        stdout.contains("total") && stdout.contains("instructions"),
+        "{stdout}"
+    );
     assert!(stdout.contains("ping"), "{stdout}");
     let total = out_dir.join("total.dbc");
     for cmd in ["verify", "inspect", "disasm"] {
@@ -95,7 +98,11 @@ fn compile_writes_one_dbc_per_workflow_that_other_commands_read() {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     assert_eq!(v["result"]["Ok"], 7, "{v}");
     let out = dslc(&["disasm".as_ref(), total.as_os_str()]);
-    assert!(text(&out.stdout).contains("perform fetch("), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).contains("perform fetch("),
+        "{}",
+        text(&out.stdout)
+    );
 
     let json = dslc(&[
         "compile".as_ref(),
@@ -129,7 +136,10 @@ fn compile_errors_render_against_the_rust_source() {
     let err = text(&out.stderr);
     assert!(err.contains("2 errors in"), "{err}");
     assert!(err.contains("reads the clock"), "{err}");
-    assert!(err.contains("use `drover::now().await`, which is journaled"), "{err}");
+    assert!(
+        err.contains("use `drover::now().await`, which is journaled"),
+        "{err}"
+    );
     assert!(err.contains("bad.rs:4:5"), "{err}");
     assert!(!out_dir.exists(), "nothing is written for a rejected file");
 }
@@ -141,7 +151,12 @@ fn diff_reports_workflows_effects_params_and_code() {
     for (src, out) in [(V1, &a), (V2, &b)] {
         let file = dir.path().join("flows.rs");
         std::fs::write(&file, src).expect("write");
-        let r = dslc(&["compile".as_ref(), file.as_os_str(), "-o".as_ref(), out.as_os_str()]);
+        let r = dslc(&[
+            "compile".as_ref(),
+            file.as_os_str(),
+            "-o".as_ref(),
+            out.as_os_str(),
+        ]);
         assert_eq!(r.status.code(), Some(0), "{}", text(&r.stderr));
     }
     let (old, new) = (a.join("total.dbc"), b.join("total.dbc"));
@@ -152,18 +167,32 @@ fn diff_reports_workflows_effects_params_and_code() {
     let out = dslc(&["diff".as_ref(), old.as_os_str(), new.as_os_str()]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
     let stdout = text(&out.stdout);
-    assert!(stdout.contains("+ effect memcache.set(key, value, ttl_s)"), "{stdout}");
+    assert!(
+        stdout.contains("+ effect memcache.set(key, value, ttl_s)"),
+        "{stdout}"
+    );
     assert!(stdout.contains("~ workflow total"), "{stdout}");
     assert!(stdout.contains("params (ids) -> (ids, bonus)"), "{stdout}");
-    assert!(stdout.contains("+    r") && stdout.contains("perform memcache.set("), "{stdout}");
+    assert!(
+        stdout.contains("+    r") && stdout.contains("perform memcache.set("),
+        "{stdout}"
+    );
 
-    let json = dslc(&["diff".as_ref(), old.as_os_str(), new.as_os_str(), "--json".as_ref()]);
+    let json = dslc(&[
+        "diff".as_ref(),
+        old.as_os_str(),
+        new.as_os_str(),
+        "--json".as_ref(),
+    ]);
     assert_eq!(json.status.code(), Some(1));
     let v: serde_json::Value = serde_json::from_slice(&json.stdout).expect("json");
     assert_eq!(v["same"], false);
     assert_eq!(v["changed"][0]["params"]["new"][1], "bonus");
 
-    let missing = dslc(&["diff".as_ref(), old.as_os_str(), dir.path().join("nope.dbc").as_os_str()]);
+    let missing = dslc(&[
+        "diff".as_ref(),
+        old.as_os_str(),
+        dir.path().join("nope.dbc").as_os_str(),
+    ]);
     assert_eq!(missing.status.code(), Some(2));
 }
-

@@ -86,7 +86,10 @@ fn unknown_method_lists_the_nearest() {
         "{}",
         errs[0].2
     );
-    assert_eq!((errs[0].0, errs[0].1), position("async fn w(v: Vec<i64>) -> usize { v.lenn() }", "lenn"));
+    assert_eq!(
+        (errs[0].0, errs[0].1),
+        position("async fn w(v: Vec<i64>) -> usize { v.lenn() }", "lenn")
+    );
 }
 
 #[test]
@@ -401,7 +404,10 @@ fn workflow_in_impl_block() {
     let src = "struct S;\nimpl S {\n    #[workflow]\n    async fn w(&self) {}\n}\n";
     let errs = compile_file("f.rs", src).expect_err("rejected");
     assert_eq!(errs.errors.len(), 1);
-    assert_eq!(errs.errors[0].message, "a #[workflow] can't be a method in an `impl` block");
+    assert_eq!(
+        errs.errors[0].message,
+        "a #[workflow] can't be a method in an `impl` block"
+    );
     assert_eq!(errs.errors[0].line_col, position(src, "w(&self)"));
 }
 
@@ -418,8 +424,14 @@ fn file_errors_render_with_labels_and_help() {
     let errs = compile_file("w.rs", src).expect_err("rejected");
     let text = drover_ir::diagnostics::render(&errs);
     assert!(text.contains("1 error in w.rs"), "{text}");
-    assert!(text.contains("`unsafe` blocks can't run in a workflow"), "{text}");
-    assert!(text.contains("move this into an #[activity] function"), "{text}");
+    assert!(
+        text.contains("`unsafe` blocks can't run in a workflow"),
+        "{text}"
+    );
+    assert!(
+        text.contains("move this into an #[activity] function"),
+        "{text}"
+    );
     assert!(text.contains("w.rs:3:13"), "{text}");
 }
 
@@ -449,8 +461,14 @@ fn odd_inputs_never_panic() {
             let _ = compile_workflow(&item, &CompileOptions::default());
         }
     }
-    let deep = format!("async fn w() -> i64 {{ {}1{} }}", "(".repeat(300), ")".repeat(300));
+    let deep = format!(
+        "async fn w() -> i64 {{ {}1{} }}",
+        "(".repeat(300),
+        ")".repeat(300)
+    );
     let item: syn::ItemFn = syn::parse_str(&deep).expect("parses");
     let (_, errs) = compile_workflow(&item, &CompileOptions::default());
-    assert!(errs.iter().any(|e| e.to_string().contains("nests too deeply")));
+    assert!(errs
+        .iter()
+        .any(|e| e.to_string().contains("nests too deeply")));
 }

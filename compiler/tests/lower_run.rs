@@ -12,7 +12,10 @@ fn run_with(src: &str, args: Vec<Value>, script: &mut Script) -> Outcome {
         Ok(c) => c,
         Err(e) => panic!(
             "{:?}",
-            e.errors.iter().map(|e| e.message.clone()).collect::<Vec<_>>()
+            e.errors
+                .iter()
+                .map(|e| e.message.clone())
+                .collect::<Vec<_>>()
         ),
     };
     let c = &compiled[0];
@@ -108,10 +111,16 @@ fn matches_pick_the_first_arm_that_fits() {
     let rect = Value::variant("Rect", list(&[2, 3]));
     let out = run(src, vec![rect, Value::Int(42), Value::Int(5)]);
     let strs = |xs: &[&str]| Value::List(xs.iter().map(|s| Value::Str(s.to_string())).collect());
-    assert_eq!(out, strs(&["rect 2x3", "even tens", "some 5", "true", "true"]));
+    assert_eq!(
+        out,
+        strs(&["rect 2x3", "even tens", "some 5", "true", "true"])
+    );
     let circle = Value::variant("Circle", Value::Int(3));
     let out = run(src, vec![circle, Value::Int(2), Value::Null]);
-    assert_eq!(out, strs(&["circle 3", "one or two", "none", "false", "false"]));
+    assert_eq!(
+        out,
+        strs(&["circle 3", "one or two", "none", "false", "false"])
+    );
     let named = Value::variant("Named", Value::record([("name", Value::Str("x".into()))]));
     let out = run(src, vec![named, Value::Int(11), Value::Null]);
     assert_eq!(out, strs(&["x", "many", "none", "false", "false"]));
@@ -129,7 +138,10 @@ fn question_mark_returns_err_and_none() {
     "#;
     let err = Value::err(Value::Str("boom".into()));
     assert_eq!(run(src, vec![err.clone(), Value::Int(1)]), err);
-    assert_eq!(run(src, vec![Value::ok(Value::Int(2)), Value::Null]), Value::Null);
+    assert_eq!(
+        run(src, vec![Value::ok(Value::Int(2)), Value::Null]),
+        Value::Null
+    );
     assert_eq!(
         run(src, vec![Value::ok(Value::Int(2)), Value::Int(3)]),
         Value::ok(Value::Int(5))
@@ -153,7 +165,10 @@ fn records_and_variants_update_in_place() {
     "#;
     let order = Value::record([
         ("id", Value::Str("o1".into())),
-        ("customer", Value::record([("city", Value::Str("Bergen".into()))])),
+        (
+            "customer",
+            Value::record([("city", Value::Str("Bergen".into()))]),
+        ),
         ("lines", list(&[1, 2])),
         ("tags", Value::List(vec![])),
         ("status", Value::Null),
@@ -162,7 +177,10 @@ fn records_and_variants_update_in_place() {
     let out = run(src, vec![order]);
     let expected = Value::record([
         ("id", Value::Str("o1".into())),
-        ("customer", Value::record([("city", Value::Str("Oslo".into()))])),
+        (
+            "customer",
+            Value::record([("city", Value::Str("Oslo".into()))]),
+        ),
         ("lines", list(&[1, 7])),
         ("tags", Value::List(vec![Value::Str("new".into())])),
         (
@@ -273,7 +291,9 @@ fn panic_and_failed_asserts_fail_the_run() {
         other => panic!("{other:?}"),
     }
     match run_with(src, vec![Value::Int(101)], &mut Script::default()) {
-        Outcome::Failed(e) => assert_eq!(e.value.get_field("kind"), Some(&Value::Str("panic".into()))),
+        Outcome::Failed(e) => {
+            assert_eq!(e.value.get_field("kind"), Some(&Value::Str("panic".into())))
+        }
         other => panic!("{other:?}"),
     }
 }

@@ -26,9 +26,8 @@ pub struct CompileArgs {
 impl CompileArgs {
     pub fn execute(self) -> Result<(), Failure> {
         let bytes = load::read(&self.file)?;
-        let src = String::from_utf8(bytes).map_err(|e| {
-            Failure::Message(format!("{} is not UTF-8: {e}", self.file.display()))
-        })?;
+        let src = String::from_utf8(bytes)
+            .map_err(|e| Failure::Message(format!("{} is not UTF-8: {e}", self.file.display())))?;
         let name = self.file.display().to_string();
         let compiled = compile_file(&name, &src).map_err(|errs| {
             eprint_diag(&errs);
@@ -53,16 +52,20 @@ impl CompileArgs {
         if rejected {
             return Err(Failure::Rejected);
         }
-        std::fs::create_dir_all(&self.out_dir).map_err(|e| {
-            Failure::Io(format!("cannot create {}: {e}", self.out_dir.display()))
-        })?;
+        std::fs::create_dir_all(&self.out_dir)
+            .map_err(|e| Failure::Io(format!("cannot create {}: {e}", self.out_dir.display())))?;
         let mut rows = Vec::new();
         for c in &compiled {
             let bytes = wire::encode(&c.module);
             let out = self.out_dir.join(format!("{}.dbc", c.name));
             load::write(&out, &bytes)?;
             let hash = wire::hash_bytes(&bytes);
-            let insts = c.module.workflows.iter().map(|w| w.inst_count()).sum::<usize>();
+            let insts = c
+                .module
+                .workflows
+                .iter()
+                .map(|w| w.inst_count())
+                .sum::<usize>();
             rows.push((c, out, insts, hash));
         }
         if self.json {

@@ -86,14 +86,32 @@ pub fn listing(m: &Module, w: &Workflow) -> String {
 /// Compares two modules.
 pub fn diff_modules(old: &Module, new: &Module) -> ModuleDiff {
     let mut d = ModuleDiff::default();
-    let old_w: BTreeMap<&str, &Workflow> = old.workflows.iter().map(|w| (w.name.as_str(), w)).collect();
-    let new_w: BTreeMap<&str, &Workflow> = new.workflows.iter().map(|w| (w.name.as_str(), w)).collect();
-    d.workflows_added = new_w.keys().filter(|n| !old_w.contains_key(*n)).map(|n| n.to_string()).collect();
-    d.workflows_removed = old_w.keys().filter(|n| !new_w.contains_key(*n)).map(|n| n.to_string()).collect();
+    let old_w: BTreeMap<&str, &Workflow> =
+        old.workflows.iter().map(|w| (w.name.as_str(), w)).collect();
+    let new_w: BTreeMap<&str, &Workflow> =
+        new.workflows.iter().map(|w| (w.name.as_str(), w)).collect();
+    d.workflows_added = new_w
+        .keys()
+        .filter(|n| !old_w.contains_key(*n))
+        .map(|n| n.to_string())
+        .collect();
+    d.workflows_removed = old_w
+        .keys()
+        .filter(|n| !new_w.contains_key(*n))
+        .map(|n| n.to_string())
+        .collect();
     let old_e: Vec<String> = old.effects.iter().map(effect_line).collect();
     let new_e: Vec<String> = new.effects.iter().map(effect_line).collect();
-    d.effects_added = new_e.iter().filter(|e| !old_e.contains(e)).cloned().collect();
-    d.effects_removed = old_e.iter().filter(|e| !new_e.contains(e)).cloned().collect();
+    d.effects_added = new_e
+        .iter()
+        .filter(|e| !old_e.contains(e))
+        .cloned()
+        .collect();
+    d.effects_removed = old_e
+        .iter()
+        .filter(|e| !new_e.contains(e))
+        .cloned()
+        .collect();
     d.effects_added.sort();
     d.effects_removed.sort();
     for (name, ow) in &old_w {

@@ -79,7 +79,7 @@ pub fn main() -> ExitCode {
                     let _ = failure.report();
                     ExitCode::from(2)
                 }
-            }
+            };
         }
     };
     match result {

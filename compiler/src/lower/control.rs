@@ -349,7 +349,9 @@ impl Lowerer<'_> {
                 dst
             }
             Expr::MethodCall(m) if m.args.is_empty() => match m.method.to_string().as_str() {
-                "iter" | "into_iter" | "copied" | "cloned" => self.iter_list(&m.receiver, enumerate),
+                "iter" | "into_iter" | "copied" | "cloned" => {
+                    self.iter_list(&m.receiver, enumerate)
+                }
                 "enumerate" => {
                     *enumerate = true;
                     self.iter_list(&m.receiver, enumerate)
@@ -376,7 +378,11 @@ impl Lowerer<'_> {
     }
 
     /// The loop a `break`/`continue` with this label leaves, innermost first.
-    fn find_loop(&mut self, label: &Option<syn::Lifetime>, span: proc_macro2::Span) -> Option<usize> {
+    fn find_loop(
+        &mut self,
+        label: &Option<syn::Lifetime>,
+        span: proc_macro2::Span,
+    ) -> Option<usize> {
         let found = match label {
             None => self.loops.len().checked_sub(1),
             Some(l) => {
@@ -411,7 +417,10 @@ impl Lowerer<'_> {
                 }
                 None => self.error(Diag::new(
                     e.span(),
-                    format!("`break {}` with a value is only allowed in `loop`", show(&**e)),
+                    format!(
+                        "`break {}` with a value is only allowed in `loop`",
+                        show(&**e)
+                    ),
                     "use `loop`, or assign the value to a variable",
                 )),
             }

@@ -183,8 +183,12 @@ impl Emitter {
         let file_id = source_map.intern_file(file);
         let mut blocks = Vec::new();
         for old in layout {
-            let Some(buf) = bufs[old].take() else { continue };
-            let Some(new_id) = renumber[old] else { continue };
+            let Some(buf) = bufs[old].take() else {
+                continue;
+            };
+            let Some(new_id) = renumber[old] else {
+                continue;
+            };
             if !buf.insts.last().is_some_and(|(i, _)| i.is_terminator()) {
                 return Err(format!("block `{}` has no terminator", buf.label));
             }

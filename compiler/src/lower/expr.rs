@@ -354,7 +354,10 @@ impl Lowerer<'_> {
         if is_const_name(&last) {
             return self.fail(Diag::new(
                 span,
-                format!("`{}` can't be read in a workflow: statics and constants aren't supported", show(path)),
+                format!(
+                    "`{}` can't be read in a workflow: statics and constants aren't supported",
+                    show(path)
+                ),
                 "use a literal, or pass the value in as a parameter",
             ));
         }
@@ -499,10 +502,14 @@ impl Lowerer<'_> {
                     }
                     None if is_const_name(&name) => self.error(Diag::new(
                         place.span(),
-                        format!("`{name}` can't be written in a workflow: statics aren't supported"),
+                        format!(
+                            "`{name}` can't be written in a workflow: statics aren't supported"
+                        ),
                         "keep the value in a local variable",
                     )),
-                    None => self.error(Diag::bare(place.span(), format!("`{name}` is not defined"))),
+                    None => {
+                        self.error(Diag::bare(place.span(), format!("`{name}` is not defined")))
+                    }
                 }
             }
             Expr::Field(f) => {
@@ -651,18 +658,17 @@ impl Lowerer<'_> {
     /// `e as T`: to a float or an int; other targets are errors.
     fn cast(&mut self, c: &syn::ExprCast) -> Reg {
         let ty = show(&*c.ty);
-        let func = match ty.as_str() {
-            "f64" | "f32" => drover_ir::Builtin::ToFloat,
-            "i8" | "i16" | "i32" | "i64" | "i128" | "isize" | "u8" | "u16" | "u32" | "u64"
-            | "u128" | "usize" => drover_ir::Builtin::ToInt,
-            _ => {
-                return self.fail(Diag::new(
+        let func =
+            match ty.as_str() {
+                "f64" | "f32" => drover_ir::Builtin::ToFloat,
+                "i8" | "i16" | "i32" | "i64" | "i128" | "isize" | "u8" | "u16" | "u32" | "u64"
+                | "u128" | "usize" => drover_ir::Builtin::ToInt,
+                _ => return self.fail(Diag::new(
                     c.ty.span(),
                     format!("casting to `{ty}` isn't supported in a workflow"),
                     "cast to a number type (`as f64`, `as i64`), or convert in a #[pure] function",
-                ))
-            }
-        };
+                )),
+            };
         let a = self.expr(&c.expr);
         let dst = self.em.reg();
         self.at(c.span());
