@@ -454,11 +454,17 @@ fn odd_inputs_never_panic() {
         "log::info(); log::trace(\"m\", 1, 2); log::debug(\"m\");",
         "let (a, .., b) = t; let [x, y] = l else { return; }; if let A | B(z) = q {}",
         "std::process::exit(1); thread_local!{}; x as u8 as f32 as String;",
+        "let y = match x { _ if x > 1 => 1, _ => 2 }; match x {} let z = loop {};",
+        "let mut v = vec![]; v[0] = 1; v.len(); let (a, b); a = 1; b = 2;",
     ];
     for body in bodies {
         let src = format!("async fn w(x: i64) {{ {body} }}");
         if let Ok(item) = syn::parse_str::<syn::ItemFn>(&src) {
-            let _ = compile_workflow(&item, &CompileOptions::default());
+            let (compiled, errs) = compile_workflow(&item, &CompileOptions::default());
+            if errs.is_empty() {
+                let report = drover_ir::verify::verify(&compiled.expect("compiled").module);
+                assert!(!report.has_errors(), "{body}: {:?}", report.diags);
+            }
         }
     }
     let deep = format!(
