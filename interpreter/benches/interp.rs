@@ -87,7 +87,7 @@ fn run_once(program: &Program) -> Value {
 
 /// Best of several runs, in seconds.
 fn best_drover(program: &Program) -> f64 {
-    (0..7)
+    (0..5)
         .map(|_| {
             let t = Instant::now();
             black_box(run_once(program));
@@ -106,7 +106,7 @@ def f(n):
         i = i + 1
     return s
 best = float("inf")
-for _ in range(5):
+for _ in range(3):
     t = time.perf_counter()
     f(1000000)
     best = min(best, time.perf_counter() - t)
@@ -132,14 +132,24 @@ fn bench(c: &mut Criterion) {
     });
     group.finish();
 
-    let drover = best_drover(&program);
+    // The machine is shared and noisy: measure the two in alternating rounds
+    // so that load falls on both alike, and keep each one's best.
+    let mut drover = f64::INFINITY;
+    let mut python: Option<f64> = None;
+    for _ in 0..5 {
+        drover = drover.min(best_drover(&program));
+        python = match (python, best_python()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+    }
     println!(
         "drover: {:.1} ms per run, {:.0} M instructions/s, {:.1} M loop iterations/s",
         drover * 1e3,
         INSTRUCTIONS as f64 / drover / 1e6,
         N as f64 / drover / 1e6
     );
-    match best_python() {
+    match python {
         Some(py) => println!(
             "cpython: {:.1} ms per run, {:.1} M loop iterations/s\ndrover/cpython = {:.1}x (loop iterations per second)",
             py * 1e3,

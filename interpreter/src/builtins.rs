@@ -345,10 +345,7 @@ pub(crate) fn call(b: Builtin, args: &[&Value], config: &Config) -> Res<Value> {
             Value::Float(f) => {
                 let t = f.trunc();
                 // i64::MAX as f64 rounds up to 2^63, which does not fit.
-                if t.is_nan()
-                    || t < -9_223_372_036_854_775_808.0
-                    || t >= 9_223_372_036_854_775_808.0
-                {
+                if !(-9_223_372_036_854_775_808.0..9_223_372_036_854_775_808.0).contains(&t) {
                     return Err(fault(
                         ErrorKind::Overflow,
                         format!("`to_int` of {f:?} does not fit a 64-bit int"),
@@ -418,10 +415,13 @@ mod tests {
         let m = Value::record([("a", Value::Int(1))]);
         let m2 = run(Builtin::Insert, &[m.clone(), s("b"), Value::Int(2)]).unwrap();
         assert_eq!(
-            run(Builtin::Keys, &[m2.clone()]),
+            run(Builtin::Keys, std::slice::from_ref(&m2)),
             Ok(Value::List(vec![s("a"), s("b")]))
         );
-        assert_eq!(run(Builtin::Values, &[m2.clone()]), Ok(l(&[1, 2])));
+        assert_eq!(
+            run(Builtin::Values, std::slice::from_ref(&m2)),
+            Ok(l(&[1, 2]))
+        );
         assert_eq!(run(Builtin::Remove, &[m2, s("b")]), Ok(m));
         assert_eq!(
             run(Builtin::Remove, &[l(&[1, 2, 3]), Value::Int(1)]),

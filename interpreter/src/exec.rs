@@ -99,6 +99,9 @@ fn validate(
                 return match p.state {
                     AttemptState::InFlight { .. } => Ok(true),
                     AttemptState::TimedOut => Ok(false),
+                    AttemptState::Backoff {
+                        timed_out: true, ..
+                    } => Ok(false),
                     AttemptState::Backoff { .. } => Err(InterpError::EffectFinished(id)),
                 };
             }
@@ -317,7 +320,8 @@ impl Machine<'_> {
                 },
             );
             if let Some(p) = self.state.pending.get_mut(&id) {
-                p.state = AttemptState::Backoff { timer };
+                let timed_out = p.state == AttemptState::TimedOut;
+                p.state = AttemptState::Backoff { timer, timed_out };
             }
             self.cmds.push(Command::StartTimer {
                 id: TimerId(timer),
@@ -524,7 +528,7 @@ impl Machine<'_> {
                     self.state.abandoned.insert(id, p.attempt);
                     match p.state {
                         AttemptState::InFlight { timeout: Some(t) }
-                        | AttemptState::Backoff { timer: t } => {
+                        | AttemptState::Backoff { timer: t, .. } => {
                             self.state.timers.remove(&t);
                         }
                         _ => {}
@@ -550,6 +554,7 @@ impl Machine<'_> {
         Ok(())
     }
 
+    #[allow(clippy::too_many_arguments)] // The operands of `perform`, plus where it runs.
     fn perform(
         &mut self,
         fiber: u64,
@@ -893,6 +898,10 @@ impl Machine<'_> {
                 }
             }};
         }
+        // A comparison followed by a branch on its result (the shape of
+        // every loop test) takes the branch here, saving one dispatch. The
+        // register is still written and the branch still costs its fuel, so
+        // the result is the same as running the two separately.
         macro_rules! compare {
             ($op:expr, $rust:tt, $dst:expr, $a:expr, $b:expr) => {{
                 let v = match (&r!($a), &r!($b)) {
@@ -900,6 +909,21 @@ impl Machine<'_> {
                     (x, y) => tri!(ops::compare($op, x, y)),
                 };
                 set_bool(&mut r!($dst), v);
+                if let Some(Inst::Branch {
+                    cond,
+                    then_block,
+                    else_block,
+                }) = insts.get(pc)
+                {
+                    if cond == $dst && fuel > 0 {
+                        fuel -= 1;
+                        if v {
+                            goto!(then_block)
+                        } else {
+                            goto!(else_block)
+                        }
+                    }
+                }
             }};
         }
 
@@ -1187,6 +1211,7 @@ fn waits_on(wait: &Wait, x: u64) -> bool {
     }
 }
 
+#[allow(clippy::boxed_local)] // Faults travel boxed; unboxing here is the point.
 fn into_error(f: Box<Fault>, at: Option<InstAddr>) -> WorkflowError {
     let Fault {
         kind,

@@ -25,5 +25,6 @@ pub use error::{EffectError, ErrorKind, InterpError, LoadError, WorkflowError};
 pub use event::{Command, EffectId, Event, TimerId};
 pub use exec::step;
 pub use program::{Program, PureFn, PureFns, MAX_CONST_DEPTH, MAX_REGS};
+pub use replay::{replay, JournalEntry, ReplayError, Replayer};
 
 pub use state::{Config, RunState, Status, MAX_VALUE_DEPTH};

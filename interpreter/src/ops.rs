@@ -369,13 +369,13 @@ pub(crate) fn format(template: &str, args: &[&Value], config: &Config) -> Res<Va
     while let Some(i) = rest.find(['{', '}']) {
         out.push_str(&rest[..i]);
         let tail = &rest[i..];
-        if tail.starts_with("{{") {
+        if let Some(after) = tail.strip_prefix("{{") {
             out.push('{');
-            rest = &tail[2..];
-        } else if tail.starts_with("}}") {
+            rest = after;
+        } else if let Some(after) = tail.strip_prefix("}}") {
             out.push('}');
-            rest = &tail[2..];
-        } else if tail.starts_with("{}") {
+            rest = after;
+        } else if let Some(after) = tail.strip_prefix("{}") {
             let Some(arg) = args.get(next) else {
                 return Err(fault(
                     ErrorKind::TypeError,
@@ -387,7 +387,7 @@ pub(crate) fn format(template: &str, args: &[&Value], config: &Config) -> Res<Va
             };
             write_text(&mut out, arg);
             next += 1;
-            rest = &tail[2..];
+            rest = after;
         } else {
             // A lone brace stands for itself.
             out.push_str(&tail[..1]);

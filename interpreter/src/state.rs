@@ -143,8 +143,9 @@ pub(crate) enum AttemptState {
     InFlight { timeout: Option<u64> },
     /// It timed out; a late result for it is ignored.
     TimedOut,
-    /// It failed retryably; waiting for the backoff timer.
-    Backoff { timer: u64 },
+    /// It failed retryably, or timed out (and then a late result for it is
+    /// ignored); waiting for the backoff timer.
+    Backoff { timer: u64, timed_out: bool },
 }
 
 /// An effect or child workflow waiting for its result.
