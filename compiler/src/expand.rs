@@ -49,7 +49,8 @@ pub fn workflow(attr: TokenStream, item: TokenStream) -> TokenStream {
 
     // The typed handle needs a signature it can forward; without one the
     // fn's own errors (from the lowering or rustc) say what is wrong.
-    let forwardable = signature_errors(&f.sig, "#[workflow]").is_empty();
+    let forwardable =
+        f.sig.asyncness.is_some() && signature_errors(&f.sig, "#[workflow]").is_empty();
     let compiled = compiled.filter(|_| errors.is_empty());
     let handle = forwardable.then(|| handle_module(&f, compiled.as_ref()));
     let (checks, registration) = match &compiled {
@@ -256,6 +257,11 @@ fn decoded_type(ty: &Type) -> (TokenStream, TokenStream) {
 /// `#vis mod name { pub type __DroverKind = ...; }`, which workflow
 /// expansions check the calls against.
 fn marker_module(f: &ItemFn, kind: TokenStream) -> TokenStream {
+    // A `self` parameter means the fn sits in an `impl`, where modules are
+    // not allowed; the error about `self` is enough.
+    if f.sig.receiver().is_some() {
+        return TokenStream::new();
+    }
     let vis = &f.vis;
     let name = &f.sig.ident;
     quote! {
@@ -563,6 +569,7 @@ fn parse_activity_options(attr: TokenStream, errors: &mut Vec<syn::Error>) -> Ac
                     return skip_value(&meta);
                 }
                 let mut attempts = None;
+                let mut attempts_given = false;
                 let mut initial = DEFAULT_INITIAL_MS;
                 let mut max = DEFAULT_MAX_MS;
                 let mut initial_span = None;
@@ -570,6 +577,7 @@ fn parse_activity_options(attr: TokenStream, errors: &mut Vec<syn::Error>) -> Ac
                     let key = r.path.get_ident().map(|i| i.to_string()).unwrap_or_default();
                     match key.as_str() {
                         "attempts" => {
+                            attempts_given = true;
                             let lit: LitInt = r.value()?.parse()?;
                             match lit.base10_parse::<u32>() {
                                 Ok(n) if n >= 1 => attempts = Some(n),
@@ -600,21 +608,23 @@ fn parse_activity_options(attr: TokenStream, errors: &mut Vec<syn::Error>) -> Ac
                     }
                     Ok(())
                 })?;
+                if initial > max {
+                    errors.push(syn::Error::new(
+                        initial_span.unwrap_or_else(|| meta.path.span()),
+                        "the `initial` backoff is longer than the `max` backoff",
+                    ));
+                }
                 match attempts {
-                    None => errors.push(meta.error("`retry(...)` needs `attempts = n`")),
                     Some(attempts) => {
-                        if initial > max {
-                            errors.push(syn::Error::new(
-                                initial_span.unwrap_or_else(|| meta.path.span()),
-                                "the `initial` backoff is longer than the `max` backoff",
-                            ));
-                        }
                         opts.retry = Some(RetryOption {
                             attempts,
                             initial_ms: initial,
                             max_ms: max,
-                        });
+                        })
                     }
+                    // A bad count was reported where it was written.
+                    None if attempts_given => {}
+                    None => errors.push(meta.error("`retry(...)` needs `attempts = n`")),
                 }
                 Ok(())
             }
@@ -726,7 +736,7 @@ mod tests {
         assert!(errs[0].contains("unknown activity option `colour`"));
         assert!(errs[1].contains("bad duration \"soon\""));
         assert!(errs[2].contains("`attempts` counts every attempt"));
-        assert!(errs[3].contains("`retry(...)` needs `attempts = n`"));
+        assert!(errs[3].contains("`initial` backoff is longer than the `max`"));
         assert!(errs[4].contains("`self` parameters"));
         assert!(errs[5].contains("cannot be generic"));
     }
