@@ -272,7 +272,9 @@ fn child_workflows_and_timers_run_in_both_modes() {
 
 #[test]
 fn start_sends_name_hash_and_encoded_arguments() {
-    struct Recorder(Rc<RefCell<Vec<(String, String, Vec<Value>)>>>);
+    /// (workflow, hash, args) of each start.
+    type Starts = Rc<RefCell<Vec<(String, String, Vec<Value>)>>>;
+    struct Recorder(Starts);
     impl drover::client::StartWorkflow for Recorder {
         fn start_raw(
             &self,
