@@ -6,8 +6,12 @@
 //! - 2: the command line was wrong (clap prints usage)
 //! - 3: a file could not be read or written
 //! - 4: `dslc run`: the workflow run failed, or could not make progress
+//!
+//! `dslc diff` follows `diff(1)` instead: 0 same, 1 different, 2 trouble.
 
 mod asm;
+mod compile;
+mod diff;
 mod graph;
 mod inspect;
 mod load;
@@ -48,6 +52,10 @@ enum Command {
     Graph(graph::GraphArgs),
     /// Run a workflow in the interpreter with scripted effect responses.
     Run(run::RunArgs),
+    /// Compile the `#[workflow]` functions of a Rust file to `.dbc` files.
+    Compile(compile::CompileArgs),
+    /// Show what changed between two compiled versions (exit 0 same, 1 different, 2 trouble).
+    Diff(diff::DiffArgs),
 }
 
 /// Parses the command line and runs the command.
@@ -60,6 +68,19 @@ pub fn main() -> ExitCode {
         Command::Inspect(args) => args.execute(),
         Command::Graph(args) => args.execute(),
         Command::Run(args) => args.execute(),
+        Command::Compile(args) => args.execute(),
+        Command::Diff(args) => {
+            return match args.execute() {
+                Ok(false) => ExitCode::SUCCESS,
+                Ok(true) => ExitCode::from(1),
+                Err(failure) => {
+                    // Print what the failure carries; its own code would
+                    // collide with "different".
+                    let _ = failure.report();
+                    ExitCode::from(2)
+                }
+            };
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -182,8 +182,12 @@ impl Lowerer<'_> {
                 format!("`{shown}()` is random, which is not deterministic"),
                 "use `drover::uuid().await`, which is journaled",
             )
-        } else if matches!(s(0), "std" | "core") && matches!(s(1), "fs" | "net" | "io" | "process" | "env")
-            || matches!(s(0), "tokio" | "async_std" | "reqwest" | "hyper" | "fs" | "File" | "TcpStream")
+        } else if matches!(s(0), "std" | "core")
+            && matches!(s(1), "fs" | "net" | "io" | "process" | "env")
+            || matches!(
+                s(0),
+                "tokio" | "async_std" | "reqwest" | "hyper" | "fs" | "File" | "TcpStream"
+            )
         {
             (
                 format!("`{shown}` does IO, which can't run inside a workflow"),
@@ -241,7 +245,10 @@ impl Lowerer<'_> {
         if self.is_future_call(&segs) {
             return Some(self.fail(Diag::new(
                 span,
-                format!("`{}(..)` is asynchronous and must be awaited", segs.join("::")),
+                format!(
+                    "`{}(..)` is asynchronous and must be awaited",
+                    segs.join("::")
+                ),
                 "add `.await`",
             )));
         }
@@ -254,7 +261,11 @@ impl Lowerer<'_> {
         }
         if matches!(segs.as_slice(), [a, b, f] if a == "std" && b == "cmp" && (f == "max" || f == "min"))
         {
-            let func = if last == "max" { Builtin::Max } else { Builtin::Min };
+            let func = if last == "max" {
+                Builtin::Max
+            } else {
+                Builtin::Min
+            };
             return Some(self.builtin_call(func, &args, span));
         }
         if n == 1 || self.items.pures.contains(&last) {
@@ -281,8 +292,10 @@ impl Lowerer<'_> {
         let n = segs.len();
         let last = segs.last().map(String::as_str).unwrap_or("");
         if n == 1 {
-            return matches!(last, "sleep" | "signal" | "now" | "random" | "uuid" | "all" | "race")
-                || self.items.activities.contains_key(last)
+            return matches!(
+                last,
+                "sleep" | "signal" | "now" | "random" | "uuid" | "all" | "race"
+            ) || self.items.activities.contains_key(last)
                 || self.items.workflows.contains_key(last);
         }
         let ns = segs[n - 2].as_str();
@@ -445,7 +458,9 @@ impl Lowerer<'_> {
                         "sleep" => {
                             refuse_policy(self);
                             let [d] = args.as_slice() else {
-                                return Some(self.fail(Diag::bare(c.span(), "`sleep` takes one duration")));
+                                return Some(
+                                    self.fail(Diag::bare(c.span(), "`sleep` takes one duration")),
+                                );
                             };
                             let millis = self.expr(d);
                             self.at(c.span());
@@ -455,7 +470,13 @@ impl Lowerer<'_> {
                         "now" | "random" | "uuid" => {
                             refuse_policy(self);
                             let name = format!("sys.{last}");
-                            let r = self.effect_call(&name, &args, Policy::default(), c.span(), path.span());
+                            let r = self.effect_call(
+                                &name,
+                                &args,
+                                Policy::default(),
+                                c.span(),
+                                path.span(),
+                            );
                             let dst = self.em.reg();
                             self.em.emit(Inst::Unwrap { dst, src: r });
                             return Some(dst);
@@ -495,7 +516,10 @@ impl Lowerer<'_> {
     fn not_a_future(&mut self, e: &Expr, span: Span) -> Reg {
         self.fail(Diag::new(
             span,
-            format!("`.await` on `{}` is not a Drover effect, activity or child workflow", show(e)),
+            format!(
+                "`.await` on `{}` is not a Drover effect, activity or child workflow",
+                show(e)
+            ),
             AWAITABLE,
         ))
     }
@@ -556,9 +580,28 @@ impl Lowerer<'_> {
                 .filter(|e| e.namespace() == ns)
                 .map(|e| e.name)
                 .collect();
-            let close = nearest(name, ops.iter().copied());
-            let help = did_you_mean(&close).unwrap_or_else(|| format!("the `{ns}` effects are {}", ops.join(", ")));
-            return self.fail(Diag::new(path_span, format!("`{name}` is not a Drover effect"), help));
+            // Compare operation names alone: the shared namespace would make
+            // every operation look close.
+            let op = name.split_once('.').map_or(name, |(_, op)| op);
+            let close: Vec<&str> = nearest(
+                op,
+                ops.iter()
+                    .map(|o| o.split_once('.').map_or(*o, |(_, op)| op)),
+            )
+            .into_iter()
+            .filter_map(|short| {
+                ops.iter()
+                    .copied()
+                    .find(|o| o.ends_with(&format!(".{short}")))
+            })
+            .collect();
+            let help = did_you_mean(&close)
+                .unwrap_or_else(|| format!("the `{ns}` effects are {}", ops.join(", ")));
+            return self.fail(Diag::new(
+                path_span,
+                format!("`{name}` is not a Drover effect"),
+                help,
+            ));
         };
         if args.len() != sig.params.len() {
             return self.fail(Diag::new(
@@ -595,7 +638,11 @@ impl Lowerer<'_> {
         if params.len() != args.len() {
             return self.fail(Diag::bare(
                 span,
-                format!("the activity `{name}` takes {} arguments, not {}", params.len(), args.len()),
+                format!(
+                    "the activity `{name}` takes {} arguments, not {}",
+                    params.len(),
+                    args.len()
+                ),
             ));
         }
         let argv: Vec<Reg> = args.iter().map(|a| self.expr(a)).collect();
@@ -808,7 +855,11 @@ impl Lowerer<'_> {
         self.em.jump(head);
         self.em.switch_to(head);
         let more = self.em.reg();
-        self.em.emit(Inst::Lt { dst: more, a: i, b: n });
+        self.em.emit(Inst::Lt {
+            dst: more,
+            a: i,
+            b: n,
+        });
         self.em.emit(Inst::Branch {
             cond: more,
             then_block: body,
@@ -844,7 +895,11 @@ impl Lowerer<'_> {
             args: vec![handles, h],
         });
         let one = self.em.konst(Value::Int(1));
-        self.em.emit(Inst::Add { dst: i, a: i, b: one });
+        self.em.emit(Inst::Add {
+            dst: i,
+            a: i,
+            b: one,
+        });
         self.em.jump(head);
         self.em.switch_to(exit);
         handles
@@ -870,7 +925,11 @@ impl Lowerer<'_> {
         self.em.jump(head);
         self.em.switch_to(head);
         let more = self.em.reg();
-        self.em.emit(Inst::Lt { dst: more, a: j, b: n });
+        self.em.emit(Inst::Lt {
+            dst: more,
+            a: j,
+            b: n,
+        });
         self.em.emit(Inst::Branch {
             cond: more,
             then_block: body,
@@ -891,7 +950,11 @@ impl Lowerer<'_> {
             args: vec![results, v],
         });
         let one = self.em.konst(Value::Int(1));
-        self.em.emit(Inst::Add { dst: j, a: j, b: one });
+        self.em.emit(Inst::Add {
+            dst: j,
+            a: j,
+            b: one,
+        });
         self.em.jump(head);
         self.em.switch_to(exit);
         results
@@ -918,8 +981,8 @@ impl Lowerer<'_> {
         };
         let simple = |func: Builtin| Some(func);
         let unary = match name.as_str() {
-            "clone" | "to_owned" | "into" | "as_str" | "as_ref" | "iter" | "into_iter" | "collect"
-            | "cloned" | "copied" | "to_vec" | "borrow" => {
+            "clone" | "to_owned" | "into" | "as_str" | "as_ref" | "iter" | "into_iter"
+            | "collect" | "cloned" | "copied" | "to_vec" | "borrow" => {
                 want(self, 0);
                 return self.expr_want(&m.receiver, true);
             }
@@ -1002,7 +1065,15 @@ impl Lowerer<'_> {
                     let ty = show(&t.args);
                     let int = matches!(
                         ty.as_str(),
-                        "i8" | "i16" | "i32" | "i64" | "isize" | "u8" | "u16" | "u32" | "u64" | "usize"
+                        "i8" | "i16"
+                            | "i32"
+                            | "i64"
+                            | "isize"
+                            | "u8"
+                            | "u16"
+                            | "u32"
+                            | "u64"
+                            | "usize"
                     );
                     if !int {
                         return Some(self.fail(Diag::new(
@@ -1102,7 +1173,9 @@ impl Lowerer<'_> {
             ))),
             _ => {
                 let close = nearest(&name, METHODS.iter().copied());
-                let mut help = did_you_mean(&close).map(|h| format!("{h} ")).unwrap_or_default();
+                let mut help = did_you_mean(&close)
+                    .map(|h| format!("{h} "))
+                    .unwrap_or_default();
                 help.push_str(&format!("(supported: {})", METHODS.join(", ")));
                 Some(self.fail(Diag::new(
                     span,
@@ -1209,7 +1282,10 @@ impl Lowerer<'_> {
         self.at(span);
         self.em.emit(Inst::Record {
             dst: error,
-            fields: vec![(Symbol::from("kind"), kind), (Symbol::from("message"), message)],
+            fields: vec![
+                (Symbol::from("kind"), kind),
+                (Symbol::from("message"), message),
+            ],
         });
         self.em.emit(Inst::Fail { error });
     }
@@ -1268,7 +1344,10 @@ impl Lowerer<'_> {
         let ne = name.ends_with("_ne");
         let operands = if eq || ne { 2 } else { 1 };
         if args.len() < operands {
-            self.error(Diag::bare(mac.span(), format!("`{name}!` needs {operands} operands")));
+            self.error(Diag::bare(
+                mac.span(),
+                format!("`{name}!` needs {operands} operands"),
+            ));
             return;
         }
         let cond = if operands == 2 {
@@ -1360,7 +1439,8 @@ impl Lowerer<'_> {
                         inner.push(c);
                     }
                     if !closed {
-                        return self.fail(Diag::bare(lit.span(), "unclosed `{` in the format string"));
+                        return self
+                            .fail(Diag::bare(lit.span(), "unclosed `{` in the format string"));
                     }
                     let (arg, spec) = inner.split_once(':').unwrap_or((inner.as_str(), ""));
                     if !matches!(spec, "" | "?" | "#?") {
@@ -1405,7 +1485,10 @@ impl Lowerer<'_> {
                     None => {
                         return self.fail(Diag::bare(
                             lit.span(),
-                            format!("the format string refers to argument {i}, but there are {}", positional_regs.len()),
+                            format!(
+                                "the format string refers to argument {i}, but there are {}",
+                                positional_regs.len()
+                            ),
                         ))
                     }
                 },

@@ -91,7 +91,11 @@ impl<'a> Lowerer<'a> {
     /// Enters one level of expression nesting; false (with an error) when too deep.
     pub(crate) fn enter(&mut self, span: Span) -> bool {
         if self.depth >= MAX_DEPTH {
-            if !self.diags.iter().any(|d| d.message.contains("nests too deeply")) {
+            if !self
+                .diags
+                .iter()
+                .any(|d| d.message.contains("nests too deeply"))
+            {
                 self.error(Diag::new(
                     span,
                     "this expression nests too deeply",

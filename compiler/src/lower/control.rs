@@ -86,6 +86,9 @@ impl Lowerer<'_> {
                         "the `else` of `let .. else` must not fall through",
                         "end it with `return`, `break` or `continue`",
                     ));
+                    // Close the block anyway, so the module stays well formed.
+                    let null = self.null();
+                    self.em.emit(Inst::Fail { error: null });
                 }
                 self.em.switch_to(ok);
             }
@@ -95,8 +98,13 @@ impl Lowerer<'_> {
     /// `if` and `if let`, as an expression when `want`.
     pub(crate) fn if_expr(&mut self, i: &syn::ExprIf, want: bool) -> Option<Reg> {
         let dst = want.then(|| self.em.reg());
-        let else_b = self.em.block("else");
         let done = self.em.block("if_end");
+        // Without an `else` nor a value to set, a failed test goes straight on.
+        let else_b = if i.else_branch.is_some() || want {
+            self.em.block("else")
+        } else {
+            done
+        };
         self.push_scope();
         if let Expr::Let(l) = &*i.cond {
             let v = self.expr(&l.expr);
@@ -116,13 +124,15 @@ impl Lowerer<'_> {
         self.pop_scope();
         self.arm_result(dst, v);
         self.em.jump(done);
-        self.em.switch_to(else_b);
-        let v = match &i.else_branch {
-            Some((_, e)) => self.expr_want(e, want),
-            None => None,
-        };
-        self.arm_result(dst, v);
-        self.em.jump(done);
+        if else_b != done {
+            self.em.switch_to(else_b);
+            let v = match &i.else_branch {
+                Some((_, e)) => self.expr_want(e, want),
+                None => None,
+            };
+            self.arm_result(dst, v);
+            self.em.jump(done);
+        }
         self.em.switch_to(done);
         dst
     }
@@ -339,7 +349,9 @@ impl Lowerer<'_> {
                 dst
             }
             Expr::MethodCall(m) if m.args.is_empty() => match m.method.to_string().as_str() {
-                "iter" | "into_iter" | "copied" | "cloned" => self.iter_list(&m.receiver, enumerate),
+                "iter" | "into_iter" | "copied" | "cloned" => {
+                    self.iter_list(&m.receiver, enumerate)
+                }
                 "enumerate" => {
                     *enumerate = true;
                     self.iter_list(&m.receiver, enumerate)
@@ -366,7 +378,11 @@ impl Lowerer<'_> {
     }
 
     /// The loop a `break`/`continue` with this label leaves, innermost first.
-    fn find_loop(&mut self, label: &Option<syn::Lifetime>, span: proc_macro2::Span) -> Option<usize> {
+    fn find_loop(
+        &mut self,
+        label: &Option<syn::Lifetime>,
+        span: proc_macro2::Span,
+    ) -> Option<usize> {
         let found = match label {
             None => self.loops.len().checked_sub(1),
             Some(l) => {
@@ -401,7 +417,10 @@ impl Lowerer<'_> {
                 }
                 None => self.error(Diag::new(
                     e.span(),
-                    format!("`break {}` with a value is only allowed in `loop`", show(&**e)),
+                    format!(
+                        "`break {}` with a value is only allowed in `loop`",
+                        show(&**e)
+                    ),
                     "use `loop`, or assign the value to a variable",
                 )),
             }

@@ -77,25 +77,40 @@ pub(crate) fn show(t: &impl ToTokens) -> String {
     }
 }
 
-/// Edit distance between two names, for "did you mean" hints.
+/// Edit distance between two names, counting a swap of neighbours as one
+/// edit (typos like `coutn`), for "did you mean" hints.
 fn distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
     let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1; b.len() + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let cost = usize::from(ca != *cb);
-            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
-        }
-        prev = cur;
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
     }
-    prev[b.len()]
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut best = (d[i - 1][j - 1] + cost)
+                .min(d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                best = best.min(d[i - 2][j - 2] + 1);
+            }
+            d[i][j] = best;
+        }
+    }
+    d[a.len()][b.len()]
 }
 
 /// Up to three of `candidates` closest to `name` by spelling, closest first;
 /// only those close enough to be a plausible typo.
-pub(crate) fn nearest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Vec<&'a str> {
-    let limit = (name.chars().count() / 3).max(2);
+pub(crate) fn nearest<'a>(
+    name: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Vec<&'a str> {
+    let limit = (name.chars().count() / 3).max(1);
     let mut scored: Vec<(usize, &str)> = candidates
         .into_iter()
         .map(|c| (distance(name, c), c))
@@ -128,10 +143,11 @@ mod tests {
     #[test]
     fn nearest_names_are_sorted_by_distance() {
         assert_eq!(distance("kitten", "sitting"), 3);
+        assert_eq!(distance("coutn", "count"), 1);
         assert_eq!(nearest("lenn", ["len", "is_empty", "keys"]), vec!["len"]);
         assert_eq!(
             nearest("to_upper", ["to_uppercase", "to_lowercase", "trim"]),
-            vec!["to_uppercase", "to_lowercase"]
+            vec!["to_uppercase"]
         );
         assert!(nearest("zzzzzz", ["len"]).is_empty());
     }

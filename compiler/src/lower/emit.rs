@@ -21,6 +21,9 @@ pub(crate) type Loc = (u32, u32);
 struct BlockBuf {
     label: String,
     insts: Vec<(Inst, Option<Loc>)>,
+    /// When the block got its first instruction: blocks are laid out in
+    /// that order, so the listing reads in the order of the source.
+    order: u32,
 }
 
 /// Builds one workflow's blocks and the module tables they refer to.
@@ -34,6 +37,8 @@ pub(crate) struct Emitter {
     label_counts: BTreeMap<String, u32>,
     /// The source location stamped on the instructions emitted now.
     pub(crate) loc: Option<Loc>,
+    /// How many blocks have received an instruction.
+    started: u32,
 }
 
 impl Emitter {
@@ -44,6 +49,7 @@ impl Emitter {
             blocks: vec![BlockBuf {
                 label: "entry".to_owned(),
                 insts: Vec::new(),
+                order: 0,
             }],
             cur: Block(0),
             next_reg: params as u32,
@@ -51,6 +57,7 @@ impl Emitter {
             effects: Vec::new(),
             label_counts: BTreeMap::new(),
             loc: None,
+            started: 1,
         }
     }
 
@@ -69,6 +76,7 @@ impl Emitter {
         self.blocks.push(BlockBuf {
             label,
             insts: Vec::new(),
+            order: u32::MAX,
         });
         Block(self.blocks.len() as u32 - 1)
     }
@@ -99,7 +107,12 @@ impl Emitter {
             self.cur = dead;
         }
         let loc = self.loc;
-        self.blocks[self.cur.index()].insts.push((inst, loc));
+        let buf = &mut self.blocks[self.cur.index()];
+        if buf.insts.is_empty() && buf.order == u32::MAX {
+            buf.order = self.started;
+            self.started += 1;
+        }
+        buf.insts.push((inst, loc));
     }
 
     /// Ends the current block with a jump to `target`, unless it already ended.
@@ -159,19 +172,23 @@ impl Emitter {
         file: &str,
     ) -> Result<Module, String> {
         let reachable = self.reachable();
+        let mut layout: Vec<usize> = (0..self.blocks.len()).filter(|i| reachable[*i]).collect();
+        layout.sort_by_key(|i| self.blocks[*i].order);
         let mut renumber = vec![None; self.blocks.len()];
-        let mut next = 0u32;
-        for (i, keep) in reachable.iter().enumerate() {
-            if *keep {
-                renumber[i] = Some(Block(next));
-                next += 1;
-            }
+        for (new, old) in layout.iter().enumerate() {
+            renumber[*old] = Some(Block(new as u32));
         }
+        let mut bufs: Vec<Option<BlockBuf>> = self.blocks.into_iter().map(Some).collect();
         let mut source_map = SourceMap::default();
         let file_id = source_map.intern_file(file);
         let mut blocks = Vec::new();
-        for (i, buf) in self.blocks.into_iter().enumerate() {
-            let Some(new_id) = renumber[i] else { continue };
+        for old in layout {
+            let Some(buf) = bufs[old].take() else {
+                continue;
+            };
+            let Some(new_id) = renumber[old] else {
+                continue;
+            };
             if !buf.insts.last().is_some_and(|(i, _)| i.is_terminator()) {
                 return Err(format!("block `{}` has no terminator", buf.label));
             }

@@ -354,7 +354,10 @@ impl Lowerer<'_> {
         if is_const_name(&last) {
             return self.fail(Diag::new(
                 span,
-                format!("`{}` can't be read in a workflow: statics and constants aren't supported", show(path)),
+                format!(
+                    "`{}` can't be read in a workflow: statics and constants aren't supported",
+                    show(path)
+                ),
                 "use a literal, or pass the value in as a parameter",
             ));
         }
@@ -402,9 +405,15 @@ impl Lowerer<'_> {
         match &b.op {
             BinOp::And(_) | BinOp::Or(_) => {
                 let is_and = matches!(b.op, BinOp::And(_));
-                let dst = self.em.reg();
                 let a = self.expr(&b.left);
-                self.em.emit(Inst::Move { dst, src: a });
+                // A temporary can carry the result; a variable must not change.
+                let dst = if self.is_var(a) {
+                    let dst = self.em.reg();
+                    self.em.emit(Inst::Move { dst, src: a });
+                    dst
+                } else {
+                    a
+                };
                 let rhs = self.em.block(if is_and { "and_rhs" } else { "or_rhs" });
                 let done = self.em.block(if is_and { "and_end" } else { "or_end" });
                 let (then_block, else_block) = if is_and { (rhs, done) } else { (done, rhs) };
@@ -493,10 +502,14 @@ impl Lowerer<'_> {
                     }
                     None if is_const_name(&name) => self.error(Diag::new(
                         place.span(),
-                        format!("`{name}` can't be written in a workflow: statics aren't supported"),
+                        format!(
+                            "`{name}` can't be written in a workflow: statics aren't supported"
+                        ),
                         "keep the value in a local variable",
                     )),
-                    None => self.error(Diag::bare(place.span(), format!("`{name}` is not defined"))),
+                    None => {
+                        self.error(Diag::bare(place.span(), format!("`{name}` is not defined")))
+                    }
                 }
             }
             Expr::Field(f) => {
@@ -610,9 +623,9 @@ impl Lowerer<'_> {
     /// A struct literal (a record) or a struct variant (a variant whose
     /// payload is a record).
     fn struct_lit(&mut self, s: &syn::ExprStruct) -> Reg {
-        if let Some(rest) = &s.rest {
+        if let (Some(dots), Some(rest)) = (&s.dot2_token, &s.rest) {
             self.error(Diag::new(
-                rest.span(),
+                dots.spans[0].join(rest.span()).unwrap_or(dots.spans[0]),
                 "struct update syntax `..base` isn't supported in a workflow",
                 "write out every field",
             ));
@@ -645,18 +658,17 @@ impl Lowerer<'_> {
     /// `e as T`: to a float or an int; other targets are errors.
     fn cast(&mut self, c: &syn::ExprCast) -> Reg {
         let ty = show(&*c.ty);
-        let func = match ty.as_str() {
-            "f64" | "f32" => drover_ir::Builtin::ToFloat,
-            "i8" | "i16" | "i32" | "i64" | "i128" | "isize" | "u8" | "u16" | "u32" | "u64"
-            | "u128" | "usize" => drover_ir::Builtin::ToInt,
-            _ => {
-                return self.fail(Diag::new(
+        let func =
+            match ty.as_str() {
+                "f64" | "f32" => drover_ir::Builtin::ToFloat,
+                "i8" | "i16" | "i32" | "i64" | "i128" | "isize" | "u8" | "u16" | "u32" | "u64"
+                | "u128" | "usize" => drover_ir::Builtin::ToInt,
+                _ => return self.fail(Diag::new(
                     c.ty.span(),
                     format!("casting to `{ty}` isn't supported in a workflow"),
                     "cast to a number type (`as f64`, `as i64`), or convert in a #[pure] function",
-                ))
-            }
-        };
+                )),
+            };
         let a = self.expr(&c.expr);
         let dst = self.em.reg();
         self.at(c.span());

@@ -202,7 +202,11 @@ fn type_text(ty: &syn::Type) -> String {
             // Keep the spaces that separate words (`dyn Trait`, `mut x`)
             // and follow commas; drop those around punctuation.
             let word = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric() || c == '_');
-            if prev == Some(',') || (word(prev) && word(next)) || next == Some('+') || prev == Some('+') {
+            if prev == Some(',')
+                || (word(prev) && word(next))
+                || next == Some('+')
+                || prev == Some('+')
+            {
                 out.push(' ');
             }
             continue;

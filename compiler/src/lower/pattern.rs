@@ -73,24 +73,33 @@ impl Lowerer<'_> {
                 } else {
                     self.error(Diag::new(
                         p.span(),
-                        format!("`{}` can't be used as a pattern in a workflow", show(&p.path)),
+                        format!(
+                            "`{}` can't be used as a pattern in a workflow",
+                            show(&p.path)
+                        ),
                         "match on an enum variant, a literal or a binding",
                     ));
                 }
             }
             Pat::TupleStruct(ts) => {
                 let tag = last_segment(&ts.path);
+                let elems: Vec<&Pat> = ts.elems.iter().collect();
+                let ignored = elems
+                    .iter()
+                    .all(|p| matches!(p, Pat::Wild(_) | Pat::Rest(_)));
                 let payload = if tag == "Some" {
                     // `Some(v)` is `v` itself; only null is `None`.
                     self.null_test(pat, src, fail, false);
                     src
                 } else {
                     self.tag_test(pat, src, &tag, fail);
+                    if ignored {
+                        return;
+                    }
                     let p = self.em.reg();
                     self.em.emit(Inst::Payload { dst: p, src });
                     p
                 };
-                let elems: Vec<&Pat> = ts.elems.iter().collect();
                 if let [one] = elems.as_slice() {
                     self.pattern(one, payload, fail);
                 } else {
@@ -100,6 +109,9 @@ impl Lowerer<'_> {
             Pat::Struct(s) => {
                 let base = if is_variant_path(&s.path) {
                     self.tag_test(pat, src, &last_segment(&s.path), fail);
+                    if s.fields.is_empty() {
+                        return;
+                    }
                     let p = self.em.reg();
                     self.em.emit(Inst::Payload { dst: p, src });
                     p
@@ -207,7 +219,10 @@ impl Lowerer<'_> {
             )),
             other => self.error(Diag::new(
                 other.span(),
-                format!("the pattern `{}` isn't supported in a workflow", show(other)),
+                format!(
+                    "the pattern `{}` isn't supported in a workflow",
+                    show(other)
+                ),
                 "match on variants, literals, tuples, structs and bindings",
             )),
         }
@@ -284,7 +299,10 @@ impl Lowerer<'_> {
             self.pattern(case, src, next);
             let bound = self.take_scope();
             if k == 0 {
-                shared = bound.keys().map(|name| (name.clone(), self.em.reg())).collect();
+                shared = bound
+                    .keys()
+                    .map(|name| (name.clone(), self.em.reg()))
+                    .collect();
             }
             for (name, target) in &shared {
                 match bound.get(name) {
