@@ -9,7 +9,8 @@ use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap};
 
 use drover_interpreter::{
-    step, Command, Config, EffectError, Event, InterpError, Program, RunState, WorkflowError,
+    step, Command, Config, EffectError, ErrorKind, Event, InterpError, Program, RunState,
+    WorkflowError,
 };
 use drover_ir::{InstAddr, Value};
 use serde::Deserialize;
@@ -459,7 +460,13 @@ impl Driver<'_> {
                         return Ok((Outcome::Completed(value), tick));
                     }
                     Command::Fail { error } => {
-                        self.line(depth, tick, TraceKind::Fail, error.to_string(), error.at);
+                        self.line(
+                            depth,
+                            tick,
+                            TraceKind::Fail,
+                            failure_text(self.program, &error),
+                            None,
+                        );
                         return Ok((Outcome::Failed(error), tick));
                     }
                 }
@@ -552,6 +559,20 @@ impl Driver<'_> {
             ),
         }
     }
+}
+
+/// A workflow failure for people: its kind, what happened, and where, by
+/// workflow, block and source location.
+pub fn failure_text(program: &Program, e: &WorkflowError) -> String {
+    let mut text = format!("{}: {}", e.kind, e.message);
+    // Only `fail` carries a value its message does not already show.
+    if e.kind == ErrorKind::Failed && !e.value.is_null() {
+        text.push_str(&format!(" (error value {})", e.value));
+    }
+    if let Some(at) = e.at {
+        text.push_str(&format!(", in {}", program.module().place(at)));
+    }
+    text
 }
 
 /// `(a, b)` for a list of arguments.

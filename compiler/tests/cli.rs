@@ -384,3 +384,60 @@ impl ArgPath for Dslc {
         self
     }
 }
+
+#[test]
+fn limits_fail_the_run_with_a_named_error_and_a_place() {
+    let ran = dslc()
+        .args(["run", "tests/data/interp/limits.dasm", "forever"])
+        .run()
+        .code_is(4);
+    assert!(
+        ran.stdout().contains(
+            "failed: FuelExhausted: the step ran out of fuel after 10000000 instructions, in `forever` block `entry` #0 (tests/data/interp/limits.dasm:8:5)"
+        ),
+        "{}",
+        ran.stdout()
+    );
+    let ran = dslc()
+        .args(["run", "tests/data/interp/limits.dasm", "balloon", "--json"])
+        .run()
+        .code_is(4);
+    let v: serde_json::Value = serde_json::from_str(&ran.stdout()).expect("JSON");
+    assert_eq!(v["status"], "failed");
+    assert!(
+        v["error"]
+            .as_str()
+            .is_some_and(|e| e.starts_with("ValueTooLarge: ")),
+        "{v}"
+    );
+}
+
+#[test]
+fn input_may_be_a_drover_literal_for_variants() {
+    let ran = dslc()
+        .args([
+            "run",
+            "tests/data/interp/records_and_variants.dasm",
+            "classify",
+            "--input",
+            "#Err(\"boom\")",
+        ])
+        .run()
+        .success();
+    assert!(
+        ran.stdout().contains("result: \"err boom\""),
+        "{}",
+        ran.stdout()
+    );
+    let bad = dslc()
+        .args([
+            "run",
+            "tests/data/interp/records_and_variants.dasm",
+            "classify",
+            "--input",
+            "#Err((",
+        ])
+        .run()
+        .code_is(1);
+    assert!(bad.stderr().contains("neither JSON"), "{}", bad.stderr());
+}

@@ -143,6 +143,24 @@ impl Module {
             .get(addr.index as usize)
     }
 
+    /// Where an instruction is, for people: `` `scan_email` block `miss` #2 ``,
+    /// followed by its source location when the source map has one.
+    pub fn place(&self, addr: InstAddr) -> String {
+        let wf = self.workflows.get(addr.workflow.index());
+        let mut out = match wf {
+            Some(w) => format!("`{}`", w.name),
+            None => addr.workflow.to_string(),
+        };
+        match wf.and_then(|w| w.block(addr.block)) {
+            Some(b) => out.push_str(&format!(" block `{}` #{}", b.label, addr.index)),
+            None => out.push_str(&format!(" {}#{}", addr.block, addr.index)),
+        }
+        if let Some(loc) = self.source_map.describe(addr) {
+            out.push_str(&format!(" ({loc})"));
+        }
+        out
+    }
+
     /// The id of a constant equal to `v`, adding it to the pool if it is new.
     pub fn intern_const(&mut self, v: Value) -> ConstId {
         if let Some(i) = self.consts.iter().position(|c| *c == v) {

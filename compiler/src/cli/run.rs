@@ -10,6 +10,7 @@ use drover_interpreter::{Config, Program};
 use drover_ir::{Module, Value};
 use miette::{NamedSource, SourceSpan};
 
+use super::asm::plural;
 use super::load;
 use super::output::{eprint_diag, print_json, print_out};
 use super::Failure;
@@ -88,7 +89,7 @@ impl RunArgs {
         if self.json {
             let (status, result, error) = match &run.outcome {
                 Outcome::Completed(v) => ("completed", Some(v.to_json()), None),
-                Outcome::Failed(e) => ("failed", None, Some(e.to_string())),
+                Outcome::Failed(e) => ("failed", None, Some(scripted::failure_text(&program, e))),
                 Outcome::Stuck(e) => ("stuck", None, Some(e.clone())),
             };
             print_json(&serde_json::json!({
@@ -104,7 +105,7 @@ impl RunArgs {
                 "trace": run.trace,
             }))?;
         } else {
-            print_out(&human(&self.workflow, &hash.short(), &run))?;
+            print_out(&human(&program, &self.workflow, &hash.short(), &run))?;
         }
         match run.outcome {
             Outcome::Completed(_) => Ok(()),
@@ -144,7 +145,7 @@ impl RunArgs {
     }
 }
 
-fn human(workflow: &str, hash: &str, run: &scripted::ScriptedRun) -> String {
+fn human(program: &Program, workflow: &str, hash: &str, run: &scripted::ScriptedRun) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "run {workflow} (module {hash})");
     let _ = writeln!(out, "{:>8}  {:<9} detail", "time", "what");
@@ -169,7 +170,7 @@ fn human(workflow: &str, hash: &str, run: &scripted::ScriptedRun) -> String {
             let _ = writeln!(out, "result: {json}");
         }
         Outcome::Failed(e) => {
-            let _ = writeln!(out, "failed: {e}");
+            let _ = writeln!(out, "failed: {}", scripted::failure_text(program, e));
         }
         Outcome::Stuck(e) => {
             let _ = writeln!(out, "stuck: {e}");
@@ -177,8 +178,14 @@ fn human(workflow: &str, hash: &str, run: &scripted::ScriptedRun) -> String {
     }
     let _ = writeln!(
         out,
-        "{} effect attempts ({} retries), {} timers, {}ms of virtual time",
-        run.effects, run.retries, run.timers, run.end_ms
+        "{} effect attempt{} ({} retr{}), {} timer{}, {}ms of virtual time",
+        run.effects,
+        plural(run.effects),
+        run.retries,
+        if run.retries == 1 { "y" } else { "ies" },
+        run.timers,
+        plural(run.timers),
+        run.end_ms
     );
     out
 }
