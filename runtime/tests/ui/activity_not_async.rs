@@ -1,0 +1,8 @@
+use drover::prelude::*;
+
+#[activity]
+pub fn scan(sha: String) -> Result<bool, Error> {
+    Ok(sha.is_empty())
+}
+
+fn main() {}

@@ -1,0 +1,8 @@
+use drover::prelude::*;
+
+#[workflow]
+pub fn greet(name: String) -> Result<String, Error> {
+    Ok(format!("hello {name}"))
+}
+
+fn main() {}
