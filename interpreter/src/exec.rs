@@ -621,25 +621,21 @@ impl Machine<'_> {
         args: &[Reg],
         at: InstAddr,
     ) -> Res<Wait> {
-        let Some((_, wf)) = self.module.workflow(workflow.as_str()) else {
-            return Err(fault(
-                ErrorKind::UnknownWorkflow,
-                format!(
-                    "`call` of workflow `{}`, which the module does not have",
-                    workflow.as_str()
-                ),
-            ));
-        };
-        if wf.params.len() != args.len() {
-            return Err(fault(
-                ErrorKind::TypeError,
-                format!(
-                    "`call` of `{}` with {} arguments; it takes {}",
-                    wf.name,
-                    args.len(),
-                    wf.params.len()
-                ),
-            ));
+        // A child in this module is checked here; any other is resolved by
+        // name when the runtime starts it (each `#[workflow]` compiles to a
+        // module of its own), and the runtime checks its arity then.
+        if let Some((_, wf)) = self.module.workflow(workflow.as_str()) {
+            if wf.params.len() != args.len() {
+                return Err(fault(
+                    ErrorKind::TypeError,
+                    format!(
+                        "`call` of `{}` with {} arguments; it takes {}",
+                        wf.name,
+                        args.len(),
+                        wf.params.len()
+                    ),
+                ));
+            }
         }
         let args = self.take_args("call", regs, args)?;
         let id = self.alloc_seq();

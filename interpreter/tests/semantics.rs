@@ -1152,18 +1152,37 @@ fn child_workflows() {
     .unwrap();
     assert_eq!(completes(&cmds), &int(8));
 
-    let unknown = single(
+    // A child from another module is started by name; the runtime resolves
+    // it, and its result comes back like any other.
+    let external = single(
         &[],
         vec![
             Inst::Call {
                 dst: r(0),
-                workflow: sym("nope"),
+                workflow: sym("elsewhere"),
                 args: vec![],
             },
             Inst::Ret { value: r(0) },
         ],
     );
-    assert_eq!(fails(&start(&unknown)).0, ErrorKind::UnknownWorkflow);
+    let mut state = RunState::new(&external, "w", Config::default()).expect("state");
+    let cmds = step(&external, &mut state, 0, Event::Start { args: vec![] }).expect("step");
+    assert!(
+        matches!(&cmds[..], [Command::StartChild { workflow, .. }] if workflow == "elsewhere"),
+        "{cmds:?}"
+    );
+    let cmds = step(
+        &external,
+        &mut state,
+        0,
+        Event::EffectDone {
+            id: EffectId(0),
+            attempt: 1,
+            result: Ok(int(3)),
+        },
+    )
+    .unwrap();
+    assert_eq!(completes(&cmds), &Value::ok(int(3)));
 }
 
 #[test]

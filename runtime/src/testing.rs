@@ -9,7 +9,7 @@ use drover_interpreter::{
     WorkflowError,
 };
 use drover_ir::wire::DecodeError;
-use drover_ir::{BlockData, Inst, Module, Reg, Value, Workflow};
+use drover_ir::Value;
 
 use crate::error::Error;
 use crate::native::{self, Installed, Responder};
@@ -80,11 +80,10 @@ pub fn run_ir(
 
 fn run_def(def: &WorkflowDef, args: Vec<Value>, depth: usize) -> Result<Value, RunError> {
     let workflow = def.name.to_owned();
-    let mut module = def.module().map_err(|source| RunError::Decode {
+    let module = def.module().map_err(|source| RunError::Decode {
         workflow: workflow.clone(),
         source,
     })?;
-    declare_callees(&mut module)?;
     let program = Program::new(module)
         .map_err(|source| RunError::Load {
             workflow: workflow.clone(),
@@ -163,38 +162,6 @@ fn run_def(def: &WorkflowDef, args: Vec<Value>, depth: usize) -> Result<Value, R
         workflow,
         what: format!("more than {MAX_EVENTS} events"),
     })
-}
-
-/// Adds a placeholder for each child workflow the module calls but does not
-/// contain. Each `#[workflow]` compiles to a module of its own, while the
-/// interpreter checks a `call` against the module's workflows (for arity);
-/// the child itself runs from the registry when `StartChild` comes out, so
-/// the placeholder's body never runs.
-fn declare_callees(module: &mut Module) -> Result<(), RunError> {
-    let mut callees: Vec<String> = Vec::new();
-    for wf in &module.workflows {
-        for inst in wf.blocks.iter().flat_map(|b| &b.insts) {
-            if let Inst::Call { workflow, .. } = inst {
-                callees.push(workflow.as_str().to_owned());
-            }
-        }
-    }
-    for name in callees {
-        if module.workflow(&name).is_some() {
-            continue;
-        }
-        let def =
-            registry::workflow(&name).ok_or_else(|| RunError::UnknownWorkflow(name.clone()))?;
-        module.workflows.push(Workflow {
-            name,
-            params: def.params.iter().map(|(p, _)| (*p).to_owned()).collect(),
-            blocks: vec![BlockData {
-                label: "extern".to_owned(),
-                insts: vec![Inst::Ret { value: Reg(0) }],
-            }],
-        });
-    }
-    Ok(())
 }
 
 /// Every failure is retryable here, as natively: the harness has no way to
