@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use common::*;
 use drover_supervisor::{
-    CallError, CastError, ChildSpec, ExitReason, Registry, Shutdown, Strategy, Supervisor, SupervisorSpec,
-    WorkerSpec,
+    CallError, CastError, ChildSpec, ExitReason, Registry, Shutdown, Strategy, Supervisor,
+    SupervisorSpec, WorkerSpec,
 };
 use tokio::time::Instant;
 
@@ -67,7 +67,8 @@ async fn a_call_returns_timeout_after_its_timeout_and_the_server_lives_on() {
 
     let began = Instant::now();
     assert_eq!(
-        p.call(ProbeCall::Sleep(Duration::from_secs(5)), SECOND).await,
+        p.call(ProbeCall::Sleep(Duration::from_secs(5)), SECOND)
+            .await,
         Err(CallError::Timeout)
     );
     assert_eq!(began.elapsed(), SECOND);
@@ -93,7 +94,10 @@ async fn a_full_mailbox_refuses_casts_and_makes_calls_wait_within_their_timeout(
     assert_eq!(p.cast(ProbeCast::Incr), Err(CastError::MailboxFull));
 
     let began = Instant::now();
-    assert_eq!(p.call(ProbeCall::Get, SECOND).await, Err(CallError::Timeout));
+    assert_eq!(
+        p.call(ProbeCall::Get, SECOND).await,
+        Err(CallError::Timeout)
+    );
     assert_eq!(began.elapsed(), SECOND);
 
     // Once the backlog drains, the server answers again; the refused cast never ran.
@@ -106,14 +110,20 @@ async fn a_stop_request_overtakes_queued_messages() {
     let (log, registry) = (Log::new(), Registry::new());
     let worker = WorkerSpec::<Probe>::new("p", ProbeArgs::new("p", &log)).mailbox_capacity(1);
     let child = ChildSpec::worker("p", worker).shutdown(Shutdown::Timeout(Duration::from_secs(60)));
-    let sup = Supervisor::start(SupervisorSpec::new(Strategy::OneForOne).child(child), &registry)
-        .await
-        .unwrap();
+    let sup = Supervisor::start(
+        SupervisorSpec::new(Strategy::OneForOne).child(child),
+        &registry,
+    )
+    .await
+    .unwrap();
     let p = registry.server::<Probe>("p");
     let nap = Duration::from_secs(10);
     p.cast(ProbeCast::Sleep(nap)).unwrap();
     // The second nap fits once the server has taken the first one.
-    until("second nap queued", || async { p.cast(ProbeCast::Sleep(nap)).is_ok() }).await;
+    until("second nap queued", || async {
+        p.cast(ProbeCast::Sleep(nap)).is_ok()
+    })
+    .await;
 
     let began = Instant::now();
     sup.shutdown().await;
@@ -126,7 +136,10 @@ async fn a_stop_request_overtakes_queued_messages() {
 async fn a_name_nobody_holds_is_not_running() {
     let registry = Registry::new();
     let ghost = registry.server::<Probe>("ghost");
-    assert_eq!(ghost.call(ProbeCall::Get, SECOND).await, Err(CallError::NotRunning));
+    assert_eq!(
+        ghost.call(ProbeCall::Get, SECOND).await,
+        Err(CallError::NotRunning)
+    );
     assert_eq!(ghost.cast(ProbeCast::Incr), Err(CastError::NotRunning));
 }
 
@@ -148,6 +161,9 @@ async fn a_stopped_server_is_not_running_for_callers() {
     let sup = one_probe(ProbeArgs::new("p", &log), &registry).await;
     let p = registry.server::<Probe>("p");
     sup.terminate_child("p").await.unwrap();
-    assert_eq!(p.call(ProbeCall::Get, SECOND).await, Err(CallError::NotRunning));
+    assert_eq!(
+        p.call(ProbeCall::Get, SECOND).await,
+        Err(CallError::NotRunning)
+    );
     sup.shutdown().await;
 }

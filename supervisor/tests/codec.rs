@@ -9,8 +9,10 @@ use drover_supervisor::{
 };
 
 async fn kv_with<C: Codec>(codec: C, registry: &Registry) -> Supervisor {
-    let spec = SupervisorSpec::new(Strategy::OneForOne)
-        .child(ChildSpec::worker("kv", WorkerSpec::<Kv>::new("kv", ()).codec(codec)));
+    let spec = SupervisorSpec::new(Strategy::OneForOne).child(ChildSpec::worker(
+        "kv",
+        WorkerSpec::<Kv>::new("kv", ()).codec(codec),
+    ));
     Supervisor::start(spec, registry).await.unwrap()
 }
 
@@ -34,7 +36,10 @@ async fn check_round_trips<C: Codec + Copy>(codec: C) {
         key: "k".into(),
         value: "v2".into(),
     };
-    assert_eq!(round_trip(&codec, &registry, &put2).await, Some("v1".into()));
+    assert_eq!(
+        round_trip(&codec, &registry, &put2).await,
+        Some("v1".into())
+    );
     let get = KvCall::Get { key: "k".into() };
     assert_eq!(round_trip(&codec, &registry, &get).await, Some("v2".into()));
     // The typed path sees the same server.
@@ -58,9 +63,15 @@ async fn json_on_the_wire_is_plain_serde_json() {
     let registry = Registry::new();
     let sup = kv_with(JsonCodec, &registry).await;
     let put = br#"{"Put":{"key":"a","value":"1"}}"#;
-    assert_eq!(registry.call_encoded("kv", put, SECOND).await.unwrap(), b"null");
+    assert_eq!(
+        registry.call_encoded("kv", put, SECOND).await.unwrap(),
+        b"null"
+    );
     let get = br#"{"Get":{"key":"a"}}"#;
-    assert_eq!(registry.call_encoded("kv", get, SECOND).await.unwrap(), br#""1""#);
+    assert_eq!(
+        registry.call_encoded("kv", get, SECOND).await.unwrap(),
+        br#""1""#
+    );
     sup.shutdown().await;
 }
 
@@ -76,7 +87,10 @@ async fn encoded_casts_are_decoded_and_queued() {
         .unwrap();
     registry.cast_encoded("kv", &cast).unwrap();
     let get = br#"{"Get":{"key":"c"}}"#;
-    assert_eq!(registry.call_encoded("kv", get, SECOND).await.unwrap(), br#""cast""#);
+    assert_eq!(
+        registry.call_encoded("kv", get, SECOND).await.unwrap(),
+        br#""cast""#
+    );
     sup.shutdown().await;
 }
 
@@ -85,14 +99,20 @@ async fn garbage_bytes_are_a_decode_error_and_the_server_lives_on() {
     let registry = Registry::new();
     let sup = kv_with(JsonCodec, &registry).await;
     for garbage in [&b"{"[..], b"\xff\xfe", br#"{"Delete":{}}"#, b""] {
-        let err = registry.call_encoded("kv", garbage, SECOND).await.unwrap_err();
+        let err = registry
+            .call_encoded("kv", garbage, SECOND)
+            .await
+            .unwrap_err();
         assert!(
             matches!(err, EncodedError::Decode(CodecError { format: "json", .. })),
             "{err:?}"
         );
     }
     let get = br#"{"Get":{"key":"a"}}"#;
-    assert_eq!(registry.call_encoded("kv", get, SECOND).await.unwrap(), b"null");
+    assert_eq!(
+        registry.call_encoded("kv", get, SECOND).await.unwrap(),
+        b"null"
+    );
     assert_eq!(sup.which_children().await.unwrap()[0].restarts, 0);
     sup.shutdown().await;
 }

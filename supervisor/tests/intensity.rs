@@ -8,13 +8,15 @@ use std::time::Duration;
 
 use common::*;
 use drover_supervisor::{
-    ChildSpec, ChildStatus, ExitReason, Registry, Restart, Strategy, Supervisor,
-    SupervisorError, SupervisorSpec,
+    ChildSpec, ChildStatus, ExitReason, Registry, Restart, Strategy, Supervisor, SupervisorError,
+    SupervisorSpec,
 };
 
 /// Crashes `name` and waits for its replacement to register.
 async fn crash_and_wait_for_restart(registry: &Registry, name: &str) {
-    let before = registry.incarnation(name).expect("running before the crash");
+    let before = registry
+        .incarnation(name)
+        .expect("running before the crash");
     crash(registry, name, How::Panic);
     until(&format!("{name} restarted"), || async {
         registry.incarnation(name).is_some_and(|i| i != before)
@@ -42,9 +44,15 @@ async fn the_third_crash_within_the_period_shuts_the_supervisor_down() {
 
     assert_eq!(sup.join().await, ExitReason::MaxRestartIntensity);
     // The supervisor stops its remaining children before it exits.
-    assert_eq!(log.take(), ["terminate a: panic: boom", "terminate b: shutdown"]);
+    assert_eq!(
+        log.take(),
+        ["terminate a: panic: boom", "terminate b: shutdown"]
+    );
     assert!(registry.names().is_empty());
-    assert_eq!(handle.which_children().await, Err(SupervisorError::NotRunning));
+    assert_eq!(
+        handle.which_children().await,
+        Err(SupervisorError::NotRunning)
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -121,7 +129,10 @@ async fn a_child_that_cannot_be_restarted_exhausts_the_intensity() {
     // Each failed start is one more restart, as OTP retries: the crash and
     // two retries fit in the intensity of 3, the fourth attempt does not.
     assert_eq!(sup.join().await, ExitReason::MaxRestartIntensity);
-    assert_eq!(log.take(), ["terminate x: panic: boom", "init x", "init x", "init x"]);
+    assert_eq!(
+        log.take(),
+        ["terminate x: panic: boom", "init x", "init x", "init x"]
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -162,7 +173,10 @@ async fn a_child_supervisor_that_gives_up_makes_the_parent_apply_its_strategy() 
     assert_eq!(log.take(), ["init w", "init x"]);
 
     crash_and_wait_for_restart(&registry, "x").await;
-    assert_eq!(log_after(&log, 2).await, ["terminate x: panic: boom", "init x"]);
+    assert_eq!(
+        log_after(&log, 2).await,
+        ["terminate x: panic: boom", "init x"]
+    );
 
     // The second crash exceeds `inner`'s intensity: it exits, and the
     // one_for_all parent restarts the whole group.

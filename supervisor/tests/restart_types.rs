@@ -47,7 +47,10 @@ async fn exit_with(restart: Restart, how: How) -> Outcome {
     };
     // The sibling is never touched under one_for_one.
     assert_eq!(log.count("terminate sibling: shutdown"), 0);
-    assert_eq!(registry.names().contains(&"x".to_string()), outcome == Outcome::Restarted);
+    assert_eq!(
+        registry.names().contains(&"x".to_string()),
+        outcome == Outcome::Restarted
+    );
     sup.shutdown().await;
     outcome
 }
@@ -55,7 +58,11 @@ async fn exit_with(restart: Restart, how: How) -> Outcome {
 #[tokio::test(start_paused = true)]
 async fn permanent_children_are_restarted_after_any_exit() {
     for how in [How::Normal, How::Shutdown, How::Error, How::Panic] {
-        assert_eq!(exit_with(Restart::Permanent, how).await, Outcome::Restarted, "{how:?}");
+        assert_eq!(
+            exit_with(Restart::Permanent, how).await,
+            Outcome::Restarted,
+            "{how:?}"
+        );
     }
 }
 
@@ -67,14 +74,22 @@ async fn transient_children_are_restarted_only_after_an_abnormal_exit() {
         (How::Error, Outcome::Restarted),
         (How::Panic, Outcome::Restarted),
     ] {
-        assert_eq!(exit_with(Restart::Transient, how).await, expected, "{how:?}");
+        assert_eq!(
+            exit_with(Restart::Transient, how).await,
+            expected,
+            "{how:?}"
+        );
     }
 }
 
 #[tokio::test(start_paused = true)]
 async fn temporary_children_are_never_restarted_and_their_spec_is_dropped() {
     for how in [How::Normal, How::Shutdown, How::Error, How::Panic] {
-        assert_eq!(exit_with(Restart::Temporary, how).await, Outcome::Removed, "{how:?}");
+        assert_eq!(
+            exit_with(Restart::Temporary, how).await,
+            Outcome::Removed,
+            "{how:?}"
+        );
     }
 }
 
@@ -115,7 +130,13 @@ async fn one_for_all_stops_a_temporary_sibling_for_good() {
             "init c",
         ]
     );
-    let ids: Vec<String> = sup.which_children().await.unwrap().into_iter().map(|c| c.id).collect();
+    let ids: Vec<String> = sup
+        .which_children()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.id)
+        .collect();
     assert_eq!(ids, ["a", "c"]);
     sup.shutdown().await;
 }

@@ -25,7 +25,11 @@ async fn children_start_in_order_and_stop_in_reverse_order() {
     assert_eq!(sup.shutdown().await, ExitReason::Shutdown);
     assert_eq!(
         log.take(),
-        ["terminate c: shutdown", "terminate b: shutdown", "terminate a: shutdown"]
+        [
+            "terminate c: shutdown",
+            "terminate b: shutdown",
+            "terminate a: shutdown"
+        ]
     );
     assert!(registry.names().is_empty());
 }
@@ -71,7 +75,10 @@ async fn a_child_that_ignores_shutdown_is_killed_after_its_timeout() {
 
     // The paused clock moved only for the kill timer.
     assert_eq!(began.elapsed(), Duration::from_secs(3));
-    assert_eq!(log.take(), ["terminate stuck: shutdown", "terminate a: shutdown"]);
+    assert_eq!(
+        log.take(),
+        ["terminate stuck: shutdown", "terminate a: shutdown"]
+    );
     assert!(registry.names().is_empty());
 }
 
@@ -88,7 +95,10 @@ async fn terminate_child_kills_a_child_that_ignores_shutdown_after_its_timeout()
     sup.terminate_child("stuck").await.unwrap();
     assert_eq!(began.elapsed(), Duration::from_secs(2));
     assert_eq!(registry.incarnation("stuck"), None);
-    assert_eq!(sup.which_children().await.unwrap()[0].status, ChildStatus::Stopped);
+    assert_eq!(
+        sup.which_children().await.unwrap()[0].status,
+        ChildStatus::Stopped
+    );
     sup.shutdown().await;
 }
 
@@ -154,7 +164,9 @@ async fn a_panicking_init_fails_the_start_with_the_panic_message() {
         err,
         StartError::ChildFailed {
             id: "a".into(),
-            error: Box::new(StartError::InitFailed(ExitReason::Panic("init exploded".into()))),
+            error: Box::new(StartError::InitFailed(ExitReason::Panic(
+                "init exploded".into()
+            ))),
         }
     );
 }
@@ -166,7 +178,10 @@ async fn duplicate_child_ids_are_an_invalid_spec() {
         .child(probe("a", &log))
         .child(probe("a", &log));
     assert!(matches!(
-        Supervisor::start(spec, &Registry::new()).await.err().unwrap(),
+        Supervisor::start(spec, &Registry::new())
+            .await
+            .err()
+            .unwrap(),
         StartError::InvalidSpec(_)
     ));
     assert_eq!(log.take(), Vec::<String>::new());
@@ -194,7 +209,10 @@ async fn a_worker_whose_name_is_taken_does_not_start() {
 async fn a_zero_period_is_an_invalid_spec() {
     let spec = SupervisorSpec::new(Strategy::OneForOne).period(Duration::ZERO);
     assert!(matches!(
-        Supervisor::start(spec, &Registry::new()).await.err().unwrap(),
+        Supervisor::start(spec, &Registry::new())
+            .await
+            .err()
+            .unwrap(),
         StartError::InvalidSpec(_)
     ));
 }

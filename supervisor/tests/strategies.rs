@@ -6,9 +6,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use drover_supervisor::{
-    ChildStatus, ExitReason, Registry, Strategy, Supervisor, SupervisorSpec,
-};
+use drover_supervisor::{ChildStatus, ExitReason, Registry, Strategy, Supervisor, SupervisorSpec};
 
 async fn start_abc(strategy: Strategy, log: &Log, registry: &Registry) -> Supervisor {
     let spec = SupervisorSpec::new(strategy)
@@ -42,8 +40,14 @@ async fn one_for_one_restarts_only_the_dead_child() {
 
     crash(&registry, "b", How::Panic);
 
-    assert_eq!(log_after(&log, 2).await, ["terminate b: panic: boom", "init b"]);
-    assert_eq!(restarts(&sup).await, [row("a", 0), row("b", 1), row("c", 0)]);
+    assert_eq!(
+        log_after(&log, 2).await,
+        ["terminate b: panic: boom", "init b"]
+    );
+    assert_eq!(
+        restarts(&sup).await,
+        [row("a", 0), row("b", 1), row("c", 0)]
+    );
     assert_eq!(sup.shutdown().await, ExitReason::Shutdown);
 }
 
@@ -65,7 +69,10 @@ async fn one_for_all_stops_the_others_in_reverse_order_and_restarts_all_in_order
             "init c",
         ]
     );
-    assert_eq!(restarts(&sup).await, [row("a", 1), row("b", 1), row("c", 1)]);
+    assert_eq!(
+        restarts(&sup).await,
+        [row("a", 1), row("b", 1), row("c", 1)]
+    );
     sup.shutdown().await;
 }
 
@@ -85,7 +92,10 @@ async fn rest_for_one_restarts_the_dead_child_and_those_started_after_it() {
             "init c",
         ]
     );
-    assert_eq!(restarts(&sup).await, [row("a", 0), row("b", 1), row("c", 1)]);
+    assert_eq!(
+        restarts(&sup).await,
+        [row("a", 0), row("b", 1), row("c", 1)]
+    );
     sup.shutdown().await;
 }
 
@@ -96,8 +106,14 @@ async fn rest_for_one_on_the_last_child_restarts_only_it() {
 
     crash(&registry, "c", How::Panic);
 
-    assert_eq!(log_after(&log, 2).await, ["terminate c: panic: boom", "init c"]);
-    assert_eq!(restarts(&sup).await, [row("a", 0), row("b", 0), row("c", 1)]);
+    assert_eq!(
+        log_after(&log, 2).await,
+        ["terminate c: panic: boom", "init c"]
+    );
+    assert_eq!(
+        restarts(&sup).await,
+        [row("a", 0), row("b", 0), row("c", 1)]
+    );
     sup.shutdown().await;
 }
 
@@ -131,10 +147,7 @@ async fn counters_after_crashing_b(strategy: Strategy) -> (i64, i64) {
         .child(probe("a", &log))
         .child(probe_with(b));
     let sup = Supervisor::start(spec, &registry).await.unwrap();
-    let (a_ref, b_ref) = (
-        registry.server::<Probe>("a"),
-        registry.server::<Probe>("b"),
-    );
+    let (a_ref, b_ref) = (registry.server::<Probe>("a"), registry.server::<Probe>("b"));
     for _ in 0..3 {
         a_ref.call(ProbeCall::Incr, SECOND).await.unwrap();
         b_ref.call(ProbeCall::Incr, SECOND).await.unwrap();
@@ -157,10 +170,16 @@ async fn counters_after_crashing_b(strategy: Strategy) -> (i64, i64) {
 
 #[tokio::test(start_paused = true)]
 async fn a_restarted_child_starts_fresh_from_its_args_and_its_sibling_keeps_state() {
-    assert_eq!(counters_after_crashing_b(Strategy::OneForOne).await, (3, 100));
+    assert_eq!(
+        counters_after_crashing_b(Strategy::OneForOne).await,
+        (3, 100)
+    );
 }
 
 #[tokio::test(start_paused = true)]
 async fn one_for_all_gives_every_sibling_fresh_state() {
-    assert_eq!(counters_after_crashing_b(Strategy::OneForAll).await, (0, 100));
+    assert_eq!(
+        counters_after_crashing_b(Strategy::OneForAll).await,
+        (0, 100)
+    );
 }

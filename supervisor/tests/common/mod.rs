@@ -37,7 +37,12 @@ impl Log {
     }
 
     pub fn count(&self, entry: &str) -> usize {
-        self.0.lock().unwrap().iter().filter(|e| *e == entry).count()
+        self.0
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|e| *e == entry)
+            .count()
     }
 }
 
