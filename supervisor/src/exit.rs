@@ -78,3 +78,42 @@ impl fmt::Display for ExitReason {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_normal_and_shutdown_exits_are_expected_ones() {
+        for reason in [
+            ExitReason::Normal,
+            ExitReason::Shutdown,
+            ExitReason::MaxRestartIntensity,
+        ] {
+            assert!(!reason.is_abnormal(), "{reason}");
+        }
+        for reason in [
+            ExitReason::error("x"),
+            ExitReason::Panic("x".into()),
+            ExitReason::Killed,
+        ] {
+            assert!(reason.is_abnormal(), "{reason}");
+        }
+    }
+
+    #[test]
+    fn panic_payloads_keep_their_message() {
+        assert_eq!(
+            ExitReason::from_panic(Box::new("static")),
+            ExitReason::Panic("static".into())
+        );
+        assert_eq!(
+            ExitReason::from_panic(Box::new(String::from("owned"))),
+            ExitReason::Panic("owned".into())
+        );
+        assert!(matches!(
+            ExitReason::from_panic(Box::new(7_u8)),
+            ExitReason::Panic(_)
+        ));
+    }
+}

@@ -167,3 +167,27 @@ async fn a_stopped_server_is_not_running_for_callers() {
     );
     sup.shutdown().await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_caller_of_a_killed_server_learns_it_was_killed() {
+    let (log, registry) = (Log::new(), Registry::new());
+    let spec = SupervisorSpec::new(Strategy::OneForOne)
+        .child(probe("p", &log).shutdown(Shutdown::BrutalKill));
+    let sup = Supervisor::start(spec, &registry).await.unwrap();
+    let p = registry.server::<Probe>("p");
+    let caller = tokio::spawn(async move {
+        p.call(
+            ProbeCall::Sleep(Duration::from_secs(10)),
+            Duration::from_secs(60),
+        )
+        .await
+    });
+    settle().await;
+
+    sup.terminate_child("p").await.unwrap();
+    assert_eq!(
+        caller.await.unwrap(),
+        Err(CallError::ServerExited(ExitReason::Killed))
+    );
+    sup.shutdown().await;
+}

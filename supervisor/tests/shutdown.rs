@@ -7,7 +7,7 @@ use std::time::Duration;
 use common::*;
 use drover_supervisor::{
     ChildSpec, ChildStatus, ExitReason, Registry, Shutdown, StartError, Strategy, Supervisor,
-    SupervisorSpec,
+    SupervisorSpec, WorkerSpec,
 };
 use tokio::time::Instant;
 
@@ -215,4 +215,25 @@ async fn a_zero_period_is_an_invalid_spec() {
             .unwrap(),
         StartError::InvalidSpec(_)
     ));
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_init_that_never_finishes_fails_the_start_after_the_init_timeout() {
+    let (log, registry) = (Log::new(), Registry::new());
+    let args = ProbeArgs::new("slow", &log);
+    args.init.hang();
+    let worker = WorkerSpec::<Probe>::new("slow", args).init_timeout(Duration::from_secs(2));
+    let spec = SupervisorSpec::new(Strategy::OneForOne).child(ChildSpec::worker("slow", worker));
+
+    let began = Instant::now();
+    let err = Supervisor::start(spec, &registry).await.err().unwrap();
+    assert_eq!(began.elapsed(), Duration::from_secs(2));
+    assert_eq!(
+        err,
+        StartError::ChildFailed {
+            id: "slow".into(),
+            error: Box::new(StartError::InitTimeout(Duration::from_secs(2))),
+        }
+    );
+    assert!(registry.names().is_empty());
 }

@@ -60,6 +60,9 @@ impl InitMode {
     pub fn panic(&self) {
         self.0.store(2, Ordering::SeqCst);
     }
+    pub fn hang(&self) {
+        self.0.store(3, Ordering::SeqCst);
+    }
 }
 
 /// Arguments of the probe server; cloned into every incarnation.
@@ -147,6 +150,7 @@ impl Server for Probe {
         match args.init.0.load(Ordering::SeqCst) {
             1 => return Err(ExitReason::error("init refused")),
             2 => panic!("init exploded"),
+            3 => std::future::pending::<()>().await,
             _ => {}
         }
         Ok(Probe {
