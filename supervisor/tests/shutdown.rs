@@ -237,3 +237,20 @@ async fn an_init_that_never_finishes_fails_the_start_after_the_init_timeout() {
     );
     assert!(registry.names().is_empty());
 }
+
+#[tokio::test(start_paused = true)]
+async fn dropping_the_root_kills_the_whole_tree() {
+    let (log, registry) = (Log::new(), Registry::new());
+    let inner = SupervisorSpec::new(Strategy::OneForOne).child(probe("x", &log));
+    let spec = SupervisorSpec::new(Strategy::OneForOne)
+        .child(probe("a", &log))
+        .child(ChildSpec::supervisor("inner", inner));
+    let sup = Supervisor::start(spec, &registry).await.unwrap();
+    log.take();
+
+    drop(sup);
+    until("every name freed", || async { registry.names().is_empty() }).await;
+    // Killed, not shut down: no `terminate` ran.
+    settle().await;
+    assert_eq!(log.take(), Vec::<String>::new());
+}
