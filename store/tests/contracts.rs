@@ -52,7 +52,10 @@ async fn start_append_load_and_journal_round_trip() {
         .unwrap();
     let data = store.load_run(run).await.unwrap().unwrap();
     let finished = data.finished.expect("finished");
-    assert_eq!((finished.outcome.as_slice(), finished.at_ms), (&b"ok"[..], 99));
+    assert_eq!(
+        (finished.outcome.as_slice(), finished.at_ms),
+        (&b"ok"[..], 99)
+    );
     assert!(store.unfinished().await.unwrap().is_empty());
     assert_eq!(store.load_run(RunId(77)).await.unwrap(), None);
     assert!(store.journal(RunId(77)).await.unwrap().is_empty());
@@ -283,7 +286,10 @@ async fn runs_filters_by_workflow_status_time_and_pages() {
                 .collect::<Vec<_>>()
         }
     };
-    assert_eq!(list(RunFilter::default()).await, (1..=10).collect::<Vec<_>>());
+    assert_eq!(
+        list(RunFilter::default()).await,
+        (1..=10).collect::<Vec<_>>()
+    );
     let only_a = RunFilter {
         workflow: Some("a".into()),
         ..RunFilter::default()
@@ -335,7 +341,10 @@ async fn refused_calls_say_why_and_change_nothing() {
         .append(vec![entry(run, 6), entry(RunId(9), 0)])
         .await
         .unwrap_err();
-    assert_eq!(err.to_string(), "record 1 names run r-9, which does not exist");
+    assert_eq!(
+        err.to_string(),
+        "record 1 names run r-9, which does not exist"
+    );
     let err = store
         .append(vec![entry(run, 6), entry(run, 6)])
         .await
@@ -351,7 +360,11 @@ async fn refused_calls_say_why_and_change_nothing() {
         }])
         .await
         .unwrap_err();
-    assert!(err.to_string().starts_with("record 0: program bytes hash to"), "{err}");
+    assert!(
+        err.to_string()
+            .starts_with("record 0: program bytes hash to"),
+        "{err}"
+    );
     let (unknown, _) = program("never stored");
     let err = store.start_run(start("w", unknown, 1)).await.unwrap_err();
     assert!(matches!(err, StoreError::UnknownProgram { .. }), "{err}");
@@ -384,7 +397,10 @@ async fn refused_calls_say_why_and_change_nothing() {
         }])
         .await
         .unwrap_err();
-    assert!(matches!(err, StoreError::SnapshotBehind { latest: 5, .. }), "{err}");
+    assert!(
+        matches!(err, StoreError::SnapshotBehind { latest: 5, .. }),
+        "{err}"
+    );
     store
         .append(vec![Record::Finished {
             run,
@@ -398,7 +414,10 @@ async fn refused_calls_say_why_and_change_nothing() {
 
     // Only the snapshot and finish were written.
     assert_eq!(store.stats().appends, before.appends + 2);
-    assert_eq!(store.journal(run).await.unwrap(), vec![(5, entry_bytes(run, 5))]);
+    assert_eq!(
+        store.journal(run).await.unwrap(),
+        vec![(5, entry_bytes(run, 5))]
+    );
     drop(store);
     let (store, report) = open(dir.path());
     assert_eq!(report.records, 5);
@@ -437,7 +456,10 @@ async fn child_runs_and_deployments_are_kept() {
         program: v2,
         at_ms: 2,
     };
-    assert_eq!(store.deployment("flow").await.unwrap(), Some(expected.clone()));
+    assert_eq!(
+        store.deployment("flow").await.unwrap(),
+        Some(expected.clone())
+    );
     assert_eq!(store.deployment("nope").await.unwrap(), None);
     assert_eq!(store.deployments().await.unwrap(), vec![expected]);
     let data = store.load_run(child_run).await.unwrap().unwrap();
@@ -468,7 +490,10 @@ async fn claims_lease_each_unfinished_run_to_one_node() {
     assert_eq!(store.claim("n1", 60_000, 1).await.unwrap(), vec![r1]);
     assert_eq!(store.claim("n2", 60_000, 10).await.unwrap(), vec![r2]);
     assert!(store.claim("n3", 60_000, 10).await.unwrap().is_empty());
-    assert_eq!(store.renew("n1", &[r1, r2], 60_000).await.unwrap(), vec![r1]);
+    assert_eq!(
+        store.renew("n1", &[r1, r2], 60_000).await.unwrap(),
+        vec![r1]
+    );
     store.release("n2", &[r1, r2]).await.unwrap();
     assert_eq!(store.claim("n3", 60_000, 10).await.unwrap(), vec![r2]);
     // An expired lease can be taken over; the old holder then loses it.

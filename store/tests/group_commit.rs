@@ -18,7 +18,13 @@ async fn concurrent_appenders_share_fsyncs_and_every_ack_is_durable() {
     store.append(vec![record]).await.unwrap();
     let mut runs = Vec::new();
     for i in 0..TASKS {
-        runs.push(store.start_run(common::start("busy", hash, i)).await.unwrap().run());
+        runs.push(
+            store
+                .start_run(common::start("busy", hash, i))
+                .await
+                .unwrap()
+                .run(),
+        );
     }
     let before = store.stats();
 

@@ -80,11 +80,17 @@ fn parent() {
                 break;
             }
         }
-        assert_eq!(seen, ACKS_BEFORE_KILL, "round {round}: the child stopped early");
+        assert_eq!(
+            seen, ACKS_BEFORE_KILL,
+            "round {round}: the child stopped early"
+        );
         // `Child::kill` is SIGKILL on Unix: no destructors, no flush.
         child.kill().unwrap();
         let status = child.wait().unwrap();
-        assert!(!status.success(), "round {round}: the child exited by itself");
+        assert!(
+            !status.success(),
+            "round {round}: the child exited by itself"
+        );
         // Lines already in the pipe were printed after their ack: count them.
         for line in lines {
             let Ok(line) = line else { break };
@@ -108,9 +114,7 @@ fn parent() {
             durable += journal.len();
         }
         let acks: u64 = acked.values().map(|l| l + 1).sum();
-        println!(
-            "round {round}: {acks} acked entries all present ({durable} durable); {report}"
-        );
+        println!("round {round}: {acks} acked entries all present ({durable} durable); {report}");
     }
     println!("kill test: ok");
 }

@@ -24,13 +24,27 @@ async fn a_frame_over_the_limit_is_refused_and_nothing_is_written() {
         .await
         .unwrap_err();
     assert!(
-        matches!(err, StoreError::FrameTooLarge { records: 1, max: 4096, .. }),
+        matches!(
+            err,
+            StoreError::FrameTooLarge {
+                records: 1,
+                max: 4096,
+                ..
+            }
+        ),
         "{err}"
     );
-    assert!(err.to_string().contains("over the 4096-byte frame limit"), "{err}");
+    assert!(
+        err.to_string().contains("over the 4096-byte frame limit"),
+        "{err}"
+    );
     // Many small records add up too.
     let many = (0..100)
-        .map(|seq| Record::Journal { run, seq, entry: vec![0; 50] })
+        .map(|seq| Record::Journal {
+            run,
+            seq,
+            entry: vec![0; 50],
+        })
         .collect();
     assert!(matches!(
         store.append(many).await.unwrap_err(),
@@ -45,7 +59,11 @@ async fn a_frame_over_the_limit_is_refused_and_nothing_is_written() {
     assert_eq!(store.stats(), before);
     // Just under the limit is fine.
     store
-        .append(vec![Record::Journal { run, seq: 0, entry: vec![0; 4000] }])
+        .append(vec![Record::Journal {
+            run,
+            seq: 0,
+            entry: vec![0; 4000],
+        }])
         .await
         .unwrap();
 }
@@ -71,9 +89,27 @@ async fn a_second_open_of_a_held_directory_is_refused() {
 fn impossible_options_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     for (options, says) in [
-        (Options { max_frame_bytes: 0, ..Options::default() }, "max_frame_bytes"),
-        (Options { segment_bytes: 10, ..Options::default() }, "segment_bytes"),
-        (Options { queue_capacity: 0, ..Options::default() }, "queue_capacity"),
+        (
+            Options {
+                max_frame_bytes: 0,
+                ..Options::default()
+            },
+            "max_frame_bytes",
+        ),
+        (
+            Options {
+                segment_bytes: 10,
+                ..Options::default()
+            },
+            "segment_bytes",
+        ),
+        (
+            Options {
+                queue_capacity: 0,
+                ..Options::default()
+            },
+            "queue_capacity",
+        ),
     ] {
         let Err(err) = EmbeddedStore::open(dir.path(), options) else {
             panic!("bad options accepted");

@@ -469,7 +469,10 @@ impl Writer {
 
 /// An answer ready to send.
 enum Reply {
-    Append(oneshot::Sender<Result<(), StoreError>>, Result<(), StoreError>),
+    Append(
+        oneshot::Sender<Result<(), StoreError>>,
+        Result<(), StoreError>,
+    ),
     Start(
         oneshot::Sender<Result<StartOutcome, StoreError>>,
         Result<StartOutcome, StoreError>,
@@ -726,7 +729,9 @@ impl Store for EmbeddedStore {
 
     async fn runs(&self, filter: &RunFilter) -> Result<Vec<RunSummary>, StoreError> {
         let index = self.shared.index()?;
-        let from = filter.after.map_or(RunId(0), |r| RunId(r.0.saturating_add(1)));
+        let from = filter
+            .after
+            .map_or(RunId(0), |r| RunId(r.0.saturating_add(1)));
         Ok(index
             .runs
             .range(from..)

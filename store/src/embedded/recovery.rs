@@ -133,7 +133,11 @@ impl fmt::Display for RecoveryReport {
                     t.later_segments.len()
                 )?;
             }
-            write!(f, "; the dropped bytes are kept in {}", t.salvaged_to.display())?;
+            write!(
+                f,
+                "; the dropped bytes are kept in {}",
+                t.salvaged_to.display()
+            )?;
         }
         Ok(())
     }
@@ -231,7 +235,13 @@ pub fn recover(dir: &Path, segments: &[u32]) -> Result<Recovered, StoreError> {
                 read_frame(&mut r, size - offset).map_err(|e| StoreError::io("read", &path, e))?;
             match next {
                 Next::End => break None,
-                Next::Bad(reason, len) => break Some(BadFrame { offset, reason, len }),
+                Next::Bad(reason, len) => {
+                    break Some(BadFrame {
+                        offset,
+                        reason,
+                        len,
+                    })
+                }
                 Next::Frame(payload) => {
                     let ops = decode_payload(&payload).map_err(|reason| StoreError::Corrupt {
                         path: path.clone(),
