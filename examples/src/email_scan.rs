@@ -112,8 +112,8 @@ pub async fn scan_email(email: Email) -> Result<ScanReport, Error> {
         None => {
             statsd::count("email.cache_miss", 1, &[]).await?;
             let v = scan(email.attachment_sha256.clone()).await?;
-            // A day, written out: a `const` would read as an enum variant to
-            // the lowering, which sees names without types.
+            // A day, written out: a workflow can't read constants, whose
+            // values the IR would not capture.
             memcache::set(&key, &v, 86_400).await?;
             v
         }
