@@ -30,11 +30,14 @@ use serde::Serialize;
 /// Cases per example; each runs the workflow in both modes.
 const CASES: u32 = 96;
 
+/// Lines recorded by a [`Recorder`], shared with the test.
+type Lines = Rc<RefCell<Vec<String>>>;
+
 /// Answers effects with `answer` and records every call and log line.
 struct Recorder<F> {
     answer: Rc<F>,
-    calls: Rc<RefCell<Vec<String>>>,
-    logs: Rc<RefCell<Vec<String>>>,
+    calls: Lines,
+    logs: Lines,
 }
 
 impl<F: Fn(&str, &[Value]) -> Result<Value, Error>> Responder for Recorder<F> {
@@ -60,13 +63,7 @@ struct Run {
     logs: Vec<String>,
 }
 
-fn recorder<F>(
-    answer: &Rc<F>,
-) -> (
-    Recorder<F>,
-    Rc<RefCell<Vec<String>>>,
-    Rc<RefCell<Vec<String>>>,
-) {
+fn recorder<F>(answer: &Rc<F>) -> (Recorder<F>, Lines, Lines) {
     let calls = Rc::new(RefCell::new(Vec::new()));
     let logs = Rc::new(RefCell::new(Vec::new()));
     let r = Recorder {
@@ -77,7 +74,7 @@ fn recorder<F>(
     (r, calls, logs)
 }
 
-fn finish(result: Value, calls: Rc<RefCell<Vec<String>>>, logs: Rc<RefCell<Vec<String>>>) -> Run {
+fn finish(result: Value, calls: Lines, logs: Lines) -> Run {
     let mut calls = calls.take();
     calls.sort();
     Run {
