@@ -7,9 +7,10 @@
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use drover_interpreter::{
-    step, Command, Config, EffectError, ErrorKind, Event, InterpError, Program, RunState,
+    step, Command, Config, EffectError, ErrorKind, Event, InterpError, Program, PureFns, RunState,
     WorkflowError,
 };
 use drover_ir::{InstAddr, Value};
@@ -86,6 +87,7 @@ impl Response {
 /// Responses per effect name, used in order; the last one repeats.
 /// `sys.now`, `sys.random` and `sys.uuid` get deterministic answers unless
 /// scripted; any other unscripted effect fails with kind `unscripted`.
+/// `#[pure]` fns are scripted the same way, by name ([`Script::pure_fns`]).
 #[derive(Clone, Debug, Default)]
 pub struct Script {
     responses: BTreeMap<String, Vec<Response>>,
@@ -116,6 +118,29 @@ impl Script {
             .entry(effect.to_owned())
             .or_default()
             .push(response);
+    }
+
+    /// Pure fns answered from the script: a `#[pure]` fn is native code that
+    /// only a node binary holds, so `dslc run` takes its results from the
+    /// responses under its name, in order, the last one repeating. An `err`
+    /// response fails the run as a failing pure fn does.
+    pub fn pure_fns(&self) -> PureFns {
+        let mut fns = PureFns::new();
+        for (name, list) in &self.responses {
+            let list = list.clone();
+            let used = AtomicUsize::new(0);
+            fns.register(name, move |_: &[Value]| {
+                let i = used.fetch_add(1, Ordering::Relaxed);
+                match list.get(i.min(list.len().saturating_sub(1))) {
+                    Some(Response { result: Ok(v), .. }) => Ok(v.clone()),
+                    Some(Response { result: Err(e), .. }) => {
+                        Err(format!("{}: {}", e.kind, e.message))
+                    }
+                    None => Err("no scripted response".to_owned()),
+                }
+            });
+        }
+        fns
     }
 
     /// The next response to `effect` at virtual time `now_ms`.

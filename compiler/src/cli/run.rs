@@ -67,7 +67,8 @@ impl RunArgs {
         let signals = self.parse_signals()?;
         let mut script = self.load_script()?;
         let program = Program::new(loaded.module.clone())
-            .map_err(|e| Failure::Message(format!("cannot load the program: {e}")))?;
+            .map_err(|e| Failure::Message(format!("cannot load the program: {e}")))?
+            .with_pure(script.pure_fns());
         let config = Config {
             tick_ms: self.tick_ms.max(1),
             ..Config::default()
