@@ -135,8 +135,13 @@ pub struct LogEvent {
     /// The effect's name, for effect events.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub effect: Option<String>,
-    /// The run's input, so that filters can select by it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The run's input, so that filters can select by it. A `null` input
+    /// reads back as `Some(Value::Null)`, as it was written.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present"
+    )]
     pub input: Option<Value>,
     /// The user's fields from `log`.
     #[serde(default, skip_serializing_if = "Map::is_empty")]
@@ -270,6 +275,12 @@ impl LogEvent {
     pub fn from_json_line(line: &str) -> Result<LogEvent, serde_json::Error> {
         serde_json::from_str(line)
     }
+}
+
+/// A key that is present, even as `null`, is `Some`; serde's default for
+/// `Option` would read `null` as absent.
+fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
+    Value::deserialize(d).map(Some)
 }
 
 /// Levels as their lower-case names; reading also accepts any case, since

@@ -11,8 +11,14 @@ const SOURCE_NAME: &str = "filter";
 
 /// Why a filter did not parse: where, what was expected and found, and how
 /// to fix it.
+// Boxed so that `Result`s carrying it stay small.
 #[derive(Debug)]
 pub struct FilterError {
+    pub(super) inner: Box<ErrorData>,
+}
+
+#[derive(Debug)]
+pub(super) struct ErrorData {
     pub(super) source: NamedSource<String>,
     pub(super) span: Range<usize>,
     pub(super) message: String,
@@ -28,41 +34,51 @@ impl FilterError {
     /// An error at `span` of `text`, spans clamped to the text.
     pub(super) fn new(text: &str, span: Range<usize>, message: String, label: String) -> Self {
         FilterError {
-            source: NamedSource::new(SOURCE_NAME, text.to_owned()),
-            span: clamp(text, span),
-            message,
-            label,
-            expected: None,
-            found: None,
-            help: None,
-            related: None,
+            inner: Box::new(ErrorData {
+                // One space past the end gives "found end of filter" a column to
+                // point at: miette draws no label for an empty span at the end.
+                source: NamedSource::new(SOURCE_NAME, format!("{text} ")),
+                span: clamp(text, span),
+                message,
+                label,
+                expected: None,
+                found: None,
+                help: None,
+                related: None,
+            }),
         }
     }
 
     /// The byte range of the filter text the error is about.
     pub fn span(&self) -> Range<usize> {
-        self.span.clone()
+        self.inner.span.clone()
     }
 
     /// The one-line message.
     pub fn message(&self) -> &str {
-        &self.message
+        &self.inner.message
     }
 
     /// What the parser expected at the span, when it expected something.
     pub fn expected(&self) -> Option<&str> {
-        self.expected.as_deref()
+        self.inner.expected.as_deref()
     }
 
     /// What it found there instead, e.g. ``"`AND`"`` or `"end of filter"`.
     pub fn found(&self) -> Option<&str> {
-        self.found.as_deref()
+        self.inner.found.as_deref()
     }
 
     /// How to fix it, when there is something useful to say.
     pub fn help(&self) -> Option<&str> {
-        self.help.as_deref()
+        self.inner.help.as_deref()
     }
+}
+
+/// How a span is drawn: an empty one as one column wide, so that it is
+/// still drawn.
+fn drawn(span: &Range<usize>) -> Range<usize> {
+    span.start..span.end.max(span.start + 1)
 }
 
 /// `span` inside `text`, so that miette never reads past its end.
@@ -73,7 +89,7 @@ fn clamp(text: &str, span: Range<usize>) -> Range<usize> {
 
 impl fmt::Display for FilterError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
+        f.write_str(&self.inner.message)
     }
 }
 
@@ -85,21 +101,26 @@ impl Diagnostic for FilterError {
     }
 
     fn source_code(&self) -> Option<&dyn SourceCode> {
-        Some(&self.source)
+        Some(&self.inner.source)
     }
 
     fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
-        self.help
+        self.inner
+            .help
             .as_ref()
             .map(|h| Box::new(h) as Box<dyn fmt::Display + 'a>)
     }
 
     fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
-        let primary = LabeledSpan::new_primary_with_span(Some(self.label.clone()), self.span.clone());
+        let primary = LabeledSpan::new_primary_with_span(
+            Some(self.inner.label.clone()),
+            drawn(&self.inner.span),
+        );
         let related = self
+            .inner
             .related
             .iter()
-            .map(|(span, label)| LabeledSpan::new_with_span(Some(label.clone()), span.clone()));
+            .map(|(span, label)| LabeledSpan::new_with_span(Some(label.clone()), drawn(span)));
         Some(Box::new(std::iter::once(primary).chain(related)))
     }
 }

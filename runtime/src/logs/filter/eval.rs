@@ -28,7 +28,9 @@ fn eval(expr: &Expr, s: &Subject<'_>) -> bool {
         Expr::And(items) => items.iter().all(|e| eval(e, s)),
         Expr::Not(e) => !eval(e, s),
         Expr::Exists(p) => resolve(s, p).is_some(),
-        Expr::Truthy(v) => operand(s, v).is_some_and(|v| !matches!(v, Val::Null | Val::Bool(false))),
+        Expr::Truthy(v) => {
+            operand(s, v).is_some_and(|v| !matches!(v, Val::Null | Val::Bool(false)))
+        }
         Expr::Compare { left, op, right } => {
             let null = || Val::Null;
             let l = operand(s, left).unwrap_or_else(null);

@@ -280,9 +280,7 @@ const RESERVED: [&str; 14] = [
 
 /// The reserved word that `word` spells in some case, if any.
 fn reserved_as(word: &str) -> Option<&'static str> {
-    RESERVED
-        .into_iter()
-        .find(|r| r.eq_ignore_ascii_case(word))
+    RESERVED.into_iter().find(|r| r.eq_ignore_ascii_case(word))
 }
 
 fn is_ident(s: &str) -> bool {

@@ -17,8 +17,11 @@ use nom::sequence::{pair, tuple};
 use nom::IResult;
 
 use super::error::FilterError;
-use super::{is_root_name, reserved_as, Expr, Op, Operand, Path, Segment, MAX_DEPTH, MAX_FILTER_LEN};
+use super::{
+    is_root_name, reserved_as, Expr, Op, Operand, Path, Segment, MAX_DEPTH, MAX_FILTER_LEN,
+};
 use crate::log::Level;
+use crate::logs::event::parse_level;
 
 const LEVELS_HELP: &str = "the levels, least severe first, are trace, debug, info, warn and error";
 const ESCAPES_HELP: &str = "the escapes are \\\" \\\\ \\n \\r \\t \\0 and \\u{NNNN}";
@@ -36,7 +39,7 @@ pub(super) fn parse(text: &str) -> Result<Expr, FilterError> {
             format!("the filter is too long: {} bytes", text.len()),
             "past the limit".to_owned(),
         );
-        e.help = Some(format!("a filter may be at most {MAX_FILTER_LEN} bytes"));
+        e.inner.help = Some(format!("a filter may be at most {MAX_FILTER_LEN} bytes"));
         return Err(e);
     }
     let err = match or_expr(text, 0) {
@@ -66,8 +69,12 @@ pub(super) fn parse(text: &str) -> Result<Expr, FilterError> {
 // Errors inside the parser
 
 /// A syntax error while parsing: a position in the text and what to say.
+// Boxed: nom passes errors by value on every failed alternative.
 #[derive(Debug)]
-struct SynErr<'a> {
+struct SynErr<'a>(Box<SynErrData<'a>>);
+
+#[derive(Debug)]
+struct SynErrData<'a> {
     at: &'a str,
     len: usize,
     what: What,
@@ -89,7 +96,7 @@ impl<'a> SynErr<'a> {
     fn expected(i: &'a str, what: impl Into<String>) -> Self {
         let at = ws(i);
         let (len, found) = describe(at);
-        SynErr {
+        SynErr(Box::new(SynErrData {
             at,
             len,
             what: What::Expected {
@@ -98,12 +105,17 @@ impl<'a> SynErr<'a> {
             },
             help: None,
             related: None,
-        }
+        }))
     }
 
     /// A message about the `len` bytes at `at`.
-    fn message(at: &'a str, len: usize, message: impl Into<String>, label: impl Into<String>) -> Self {
-        SynErr {
+    fn message(
+        at: &'a str,
+        len: usize,
+        message: impl Into<String>,
+        label: impl Into<String>,
+    ) -> Self {
+        SynErr(Box::new(SynErrData {
             at,
             len,
             what: What::Message {
@@ -112,23 +124,30 @@ impl<'a> SynErr<'a> {
             },
             help: None,
             related: None,
-        }
+        }))
     }
 
     fn help(mut self, help: impl Into<String>) -> Self {
-        self.help = Some(help.into());
+        self.0.help = Some(help.into());
         self
     }
 
     fn related(mut self, at: &'a str, len: usize, label: impl Into<String>) -> Self {
-        self.related = Some((at, len, label.into()));
+        self.0.related = Some((at, len, label.into()));
         self
     }
 
     fn into_error(self, text: &str) -> FilterError {
-        let start = offset(text, self.at);
-        let span = start..start + self.len;
-        let mut e = match self.what {
+        let SynErrData {
+            at,
+            len,
+            what,
+            help,
+            related,
+        } = *self.0;
+        let start = offset(text, at);
+        let span = start..start + len;
+        let mut e = match what {
             What::Expected { expected, found } => {
                 let mut e = FilterError::new(
                     text,
@@ -136,14 +155,14 @@ impl<'a> SynErr<'a> {
                     format!("expected {expected}, found {found}"),
                     format!("expected {expected}"),
                 );
-                e.expected = Some(expected);
-                e.found = Some(found);
+                e.inner.expected = Some(expected);
+                e.inner.found = Some(found);
                 e
             }
             What::Message { message, label } => FilterError::new(text, span, message, label),
         };
-        e.help = self.help;
-        e.related = self.related.map(|(at, len, label)| {
+        e.inner.help = help;
+        e.inner.related = related.map(|(at, len, label)| {
             let s = offset(text, at);
             (s..(s + len).min(text.len()), label)
         });
@@ -173,7 +192,11 @@ fn failure<'a, T>(e: SynErr<'a>) -> PResult<'a, T> {
 
 /// Turns "this rule does not start here" into a committed error naming
 /// what had to come next.
-fn committed<'a, T>(i: &'a str, what: impl FnOnce() -> String, r: PResult<'a, T>) -> PResult<'a, T> {
+fn committed<'a, T>(
+    i: &'a str,
+    what: impl FnOnce() -> String,
+    r: PResult<'a, T>,
+) -> PResult<'a, T> {
     match r {
         Err(nom::Err::Error(_)) => failure(SynErr::expected(i, what())),
         other => other,
@@ -186,7 +209,10 @@ fn describe(at: &str) -> (usize, String) {
     let Some(c) = at.chars().next() else {
         return (0, "end of filter".to_owned());
     };
-    if c.is_ascii_alphanumeric() || c == '_' || (c == '-' && at[1..].starts_with(|c: char| c.is_ascii_digit())) {
+    if c.is_ascii_alphanumeric()
+        || c == '_'
+        || (c == '-' && at[1..].starts_with(|c: char| c.is_ascii_digit()))
+    {
         let len = 1 + at[1..]
             .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '.'))
             .unwrap_or(at.len() - 1);
@@ -284,7 +310,11 @@ fn or_expr(i: &str, depth: usize) -> PResult<'_, Expr> {
     let (mut rest, first) = and_expr(i, depth)?;
     let mut items = vec![first];
     while let Some(after) = or_op(rest) {
-        let (r, e) = committed(after, || "a condition after `or`".into(), and_expr(after, depth))?;
+        let (r, e) = committed(
+            after,
+            || "a condition after `or`".into(),
+            and_expr(after, depth),
+        )?;
         items.push(e);
         rest = r;
     }
@@ -295,7 +325,11 @@ fn and_expr(i: &str, depth: usize) -> PResult<'_, Expr> {
     let (mut rest, first) = not_expr(i, depth)?;
     let mut items = vec![first];
     while let Some(after) = and_op(rest) {
-        let (r, e) = committed(after, || "a condition after `and`".into(), not_expr(after, depth))?;
+        let (r, e) = committed(
+            after,
+            || "a condition after `and`".into(),
+            not_expr(after, depth),
+        )?;
         items.push(e);
         rest = r;
     }
@@ -321,7 +355,11 @@ fn not_expr(i: &str, depth: usize) -> PResult<'_, Expr> {
     };
     let t = ws(i);
     deeper(t, depth)?;
-    let (rest, e) = committed(after, || "a condition after `not`".into(), not_expr(after, depth + 1))?;
+    let (rest, e) = committed(
+        after,
+        || "a condition after `not`".into(),
+        not_expr(after, depth + 1),
+    )?;
     Ok((rest, Expr::Not(Box::new(e))))
 }
 
@@ -332,10 +370,15 @@ fn deeper(at: &str, depth: usize) -> PResult<'_, ()> {
     }
     let len = at.chars().next().map_or(0, char::len_utf8);
     failure(
-        SynErr::message(at, len, "the filter is nested too deeply", "one level too many")
-            .help(format!(
-                "parentheses, `not` and lists may nest at most {MAX_DEPTH} levels"
-            )),
+        SynErr::message(
+            at,
+            len,
+            "the filter is nested too deeply",
+            "one level too many",
+        )
+        .help(format!(
+            "parentheses, `not` and lists may nest at most {MAX_DEPTH} levels"
+        )),
     )
 }
 
@@ -343,7 +386,11 @@ fn cmp(i: &str, depth: usize) -> PResult<'_, Expr> {
     let t = ws(i);
     if let Some(inner) = t.strip_prefix('(') {
         deeper(t, depth)?;
-        let (rest, e) = committed(inner, || "a condition after `(`".into(), or_expr(inner, depth + 1))?;
+        let (rest, e) = committed(
+            inner,
+            || "a condition after `(`".into(),
+            or_expr(inner, depth + 1),
+        )?;
         let rest = ws(rest);
         return match rest.strip_prefix(')') {
             Some(r) => Ok((r, e)),
@@ -367,11 +414,12 @@ fn cmp(i: &str, depth: usize) -> PResult<'_, Expr> {
     )?;
     // `warn <= level`: read the left side again as a level, now that we
     // know what it is compared with.
-    let left = if level_cmp && is_level(&right) && !matches!(left, Operand::Path(_) | Operand::Level(_)) {
-        value(t, depth, true)?.1
-    } else {
-        left
-    };
+    let left =
+        if level_cmp && is_level(&right) && !matches!(left, Operand::Path(_) | Operand::Level(_)) {
+            value(t, depth, true)?.1
+        } else {
+            left
+        };
     let right_len = right_at.len() - rest.len();
     let literal = !matches!(right, Operand::Path(_));
     if op == Op::Matches && literal && !matches!(right, Operand::Str(_)) {
@@ -397,16 +445,17 @@ fn exists(i: &str) -> PResult<'_, Expr> {
     let (rest, p) = match path(inner) {
         Ok(ok) => ok,
         Err(nom::Err::Error(_)) => {
-            return failure(SynErr::expected(inner, "a path, e.g. `exists(input.customer_id)`"))
+            return failure(SynErr::expected(
+                inner,
+                "a path, e.g. `exists(input.customer_id)`",
+            ))
         }
         Err(e) => return Err(e),
     };
     let rest = ws(rest);
     match rest.strip_prefix(')') {
         Some(r) => Ok((r, Expr::Exists(p))),
-        None => failure(
-            SynErr::expected(rest, "`)`").related(open, 1, "`exists(` opens here"),
-        ),
+        None => failure(SynErr::expected(rest, "`)`").related(open, 1, "`exists(` opens here")),
     }
 }
 
@@ -442,8 +491,13 @@ fn operator(i: &str) -> Result<Option<(&str, Op)>, nom::Err<SynErr<'_>>> {
                     _ => "==",
                 };
                 return Err(nom::Err::Failure(
-                    SynErr::message(t, wrong.len(), format!("`{wrong}` is not an operator"), "not an operator")
-                        .help(format!("did you mean `{right}`?")),
+                    SynErr::message(
+                        t,
+                        wrong.len(),
+                        format!("`{wrong}` is not an operator"),
+                        "not an operator",
+                    )
+                    .help(format!("did you mean `{right}`?")),
                 ));
             }
         };
@@ -459,7 +513,9 @@ fn operator(i: &str) -> Result<Option<(&str, Op)>, nom::Err<SynErr<'_>>> {
         _ => {}
     }
     let wrong = |message: String, label: &str, help: String| {
-        Err(nom::Err::Failure(SynErr::message(t, w.len(), message, label).help(help)))
+        Err(nom::Err::Failure(
+            SynErr::message(t, w.len(), message, label).help(help),
+        ))
     };
     if let Some(kw @ ("contains" | "matches" | "in")) = reserved_as(w) {
         return wrong(
@@ -523,7 +579,7 @@ fn after_expr<'a>(rest: &'a str, open: Option<&'a str>) -> SynErr<'a> {
     if matches!(operator(rest), Ok(Some(_))) {
         return e.help("comparisons do not chain: join them with `and`, e.g. `a > 1 and a < 5`");
     }
-    if matches!(value(rest, 0, false), Ok(_)) {
+    if value(rest, 0, false).is_ok() {
         return e.help("join conditions with `and` or `or`");
     }
     e
@@ -545,7 +601,8 @@ fn value(i: &str, depth: usize, level: bool) -> PResult<'_, Operand> {
             if !level {
                 return Ok((rest, Operand::Str(s)));
             }
-            match Level::from_name(&s) {
+            // Any case, as levels in events are read.
+            match parse_level(&s) {
                 Some(l) => Ok((rest, Operand::Level(l))),
                 None => failure(unknown_level(t, t.len() - rest.len(), &s)),
             }
@@ -553,8 +610,13 @@ fn value(i: &str, depth: usize, level: bool) -> PResult<'_, Operand> {
         '\'' => {
             let len = t[1..].find('\'').map_or(1, |n| n + 2);
             failure(
-                SynErr::message(t, len, "strings are written in double quotes", "single quotes")
-                    .help("write `\"...\"`"),
+                SynErr::message(
+                    t,
+                    len,
+                    "strings are written in double quotes",
+                    "single quotes",
+                )
+                .help("write `\"...\"`"),
             )
         }
         '[' => list(t, depth, level),
@@ -562,8 +624,13 @@ fn value(i: &str, depth: usize, level: bool) -> PResult<'_, Operand> {
             let (rest, n) = number(t)?;
             if level {
                 return failure(
-                    SynErr::message(t, t.len() - rest.len(), "`level` is compared with a level name", "not a level")
-                        .help(LEVELS_HELP),
+                    SynErr::message(
+                        t,
+                        t.len() - rest.len(),
+                        "`level` is compared with a level name",
+                        "not a level",
+                    )
+                    .help(LEVELS_HELP),
                 );
             }
             Ok((rest, n))
@@ -587,8 +654,13 @@ fn word(t: &str, level: bool) -> PResult<'_, Operand> {
     if let Some(lit) = literal {
         if level {
             return failure(
-                SynErr::message(t, w.len(), "`level` is compared with a level name", "not a level")
-                    .help(LEVELS_HELP),
+                SynErr::message(
+                    t,
+                    w.len(),
+                    "`level` is compared with a level name",
+                    "not a level",
+                )
+                .help(LEVELS_HELP),
             );
         }
         return Ok((rest, lit));
@@ -608,8 +680,13 @@ fn word(t: &str, level: bool) -> PResult<'_, Operand> {
                 "keywords"
             };
             return failure(
-                SynErr::message(t, w.len(), format!("`{w}` must be written `{r}`"), "not lower case")
-                    .help(format!("{what} are lower case")),
+                SynErr::message(
+                    t,
+                    w.len(),
+                    format!("`{w}` must be written `{r}`"),
+                    "not lower case",
+                )
+                .help(format!("{what} are lower case")),
             );
         }
         None => {}
@@ -654,20 +731,27 @@ fn path(t: &str) -> PResult<'_, Path> {
                 return failure(SynErr::expected(after, "a field name after `.`"));
             }
         } else if let Some(after) = rest.strip_prefix('[') {
-            let (r, digits) = match digit1::<_, SynErr<'_>>(after) {
-                Ok(ok) => ok,
-                Err(_) => {
-                    return failure(
-                        SynErr::expected(after, "an index")
-                            .help("indexes are whole numbers from 0, e.g. `items[0]`; name fields with `.`"),
-                    )
-                }
-            };
+            let (r, digits) =
+                match digit1::<_, SynErr<'_>>(after) {
+                    Ok(ok) => ok,
+                    Err(_) => return failure(SynErr::expected(after, "an index").help(
+                        "indexes are whole numbers from 0, e.g. `items[0]`; name fields with `.`",
+                    )),
+                };
             let Ok(n) = digits.parse::<usize>() else {
-                return failure(SynErr::message(after, digits.len(), "index too large", "too large"));
+                return failure(SynErr::message(
+                    after,
+                    digits.len(),
+                    "index too large",
+                    "too large",
+                ));
             };
             let Some(r) = r.strip_prefix(']') else {
-                return failure(SynErr::expected(r, "`]`").related(rest, 1, "the index starts here"));
+                return failure(SynErr::expected(r, "`]`").related(
+                    rest,
+                    1,
+                    "the index starts here",
+                ));
             };
             segments.push(Segment::Index(n));
             rest = r;
@@ -686,7 +770,11 @@ fn list(t: &str, depth: usize, level: bool) -> PResult<'_, Operand> {
         if let Some(r) = ws(rest).strip_prefix(']') {
             return Ok((r, Operand::List(items)));
         }
-        let (r, v) = committed(rest, || "a value or `]`".into(), value(rest, depth + 1, level))?;
+        let (r, v) = committed(
+            rest,
+            || "a value or `]`".into(),
+            value(rest, depth + 1, level),
+        )?;
         items.push(v);
         let r = ws(r);
         if let Some(r) = r.strip_prefix(',') {
@@ -699,7 +787,12 @@ fn list(t: &str, depth: usize, level: bool) -> PResult<'_, Operand> {
             } else {
                 "the list starts here"
             };
-            return failure(SynErr::expected(r, "`,` or `]`").related(t, 1, label));
+            let e = SynErr::expected(r, "`,` or `]`").related(t, 1, label);
+            return failure(if r.is_empty() {
+                e.help("add a `]` to close it")
+            } else {
+                e
+            });
         }
     }
 }
@@ -713,8 +806,13 @@ fn string(t: &str) -> PResult<'_, String> {
         match cs.next() {
             None => {
                 return failure(
-                    SynErr::message(t, t.len(), "unterminated string", "this string is never closed")
-                        .help("close it with `\"`"),
+                    SynErr::message(
+                        t,
+                        t.len(),
+                        "unterminated string",
+                        "this string is never closed",
+                    )
+                    .help("close it with `\"`"),
                 )
             }
             Some('"') => return Ok((cs.as_str(), out)),
@@ -744,14 +842,24 @@ fn escape(at: &str) -> PResult<'_, char> {
         Some('u') => return unicode_escape(at),
         Some(c) => {
             return failure(
-                SynErr::message(at, 1 + c.len_utf8(), format!("unknown escape `\\{c}`"), "unknown escape")
-                    .help(ESCAPES_HELP),
+                SynErr::message(
+                    at,
+                    1 + c.len_utf8(),
+                    format!("unknown escape `\\{c}`"),
+                    "unknown escape",
+                )
+                .help(ESCAPES_HELP),
             )
         }
         None => {
             return failure(
-                SynErr::message(at, 1, "unterminated string", "the text ends inside an escape")
-                    .help("close the string with `\"`"),
+                SynErr::message(
+                    at,
+                    1,
+                    "unterminated string",
+                    "the text ends inside an escape",
+                )
+                .help("close the string with `\"`"),
             )
         }
     };
@@ -809,7 +917,12 @@ fn number(t: &str) -> PResult<'_, Operand> {
     if text.contains(['.', 'e', 'E']) {
         match text.parse::<f64>() {
             Ok(x) if x.is_finite() => Ok((rest, Operand::Float(x))),
-            _ => failure(SynErr::message(t, text.len(), "float out of range", "too large")),
+            _ => failure(SynErr::message(
+                t,
+                text.len(),
+                "float out of range",
+                "too large",
+            )),
         }
     } else {
         match text.parse::<i64>() {
