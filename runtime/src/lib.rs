@@ -16,6 +16,7 @@ mod effect;
 pub mod effects;
 mod error;
 pub mod log;
+pub mod logs;
 pub mod native;
 pub mod registry;
 pub mod testing;
