@@ -21,7 +21,7 @@ use drover_ir::Value;
 
 pub use cache::{Cache, Delta, Item, StoreMode, StoreOutcome, TtlSeconds};
 pub use embedded::{EmbeddedCache, EmbeddedLimits};
-pub use server::ServerCache;
+pub use server::{ServerCache, IDLE_CHECK};
 
 use crate::args::{self, bad};
 use crate::{summary, EffectCall, EffectFailure, Health, Integration, ResourceDecl};

@@ -60,7 +60,7 @@ impl managed::Manager for Manager {
 
     async fn create(&self) -> Result<Conn, MemcacheError> {
         let failures = self.failures.load(Ordering::Acquire);
-        let mut client = Client::new(&self.addr)
+        let mut client = Client::new(format!("tcp://{}", self.addr))
             .await
             .map_err(|e| map_error(&self.addr, e))?;
         if let Some((user, password)) = &self.credentials {
