@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
-use tokio::net::UdpSocket;
+use std::net::UdpSocket;
 
 use super::line::Metric;
 use super::{MetricSink, StatsdError};
@@ -31,7 +31,7 @@ struct Inner {
 
 impl Inner {
     fn send(&self, datagram: &str) {
-        match self.socket.try_send(datagram.as_bytes()) {
+        match self.socket.send(datagram.as_bytes()) {
             Ok(_) => {
                 self.sent.fetch_add(1, Ordering::Relaxed);
             }
@@ -77,12 +77,14 @@ impl UdpSink {
         } else {
             ([0u16; 8], 0).into()
         };
+        // A std socket in non-blocking mode: a send never waits and never
+        // depends on the reactor having seen the socket become writable
+        // (tokio's `try_send` refuses until it has), so `record` stays sync.
         let socket = UdpSocket::bind(local)
-            .await
+            .and_then(|s| s.set_nonblocking(true).map(|()| s))
             .map_err(|e| err(format!("cannot bind a local socket: {e}")))?;
         socket
             .connect(addr)
-            .await
             .map_err(|e| err(format!("cannot connect: {e}")))?;
         let inner = Arc::new(Inner {
             socket,
