@@ -308,10 +308,15 @@ impl Config {
         let raw: RawFile = match toml::from_str(text) {
             Ok(raw) => raw,
             Err(e) => {
+                let span = e.span();
+                let key = span
+                    .as_ref()
+                    .and_then(|sp| key_at(text, sp.start))
+                    .unwrap_or_else(|| name.to_owned());
                 let issue = ConfigIssue {
-                    key: name.to_owned(),
+                    key,
                     reason: e.message().trim().to_owned(),
-                    span: e.span(),
+                    span,
                 };
                 return Err(ConfigError::new(vec![issue], Some((name, text))));
             }
@@ -503,6 +508,27 @@ impl Config {
             }
         }
     }
+}
+
+/// The dotted key (`memcache.pool`) assigned on the line holding byte `at`,
+/// for parse errors, which carry a span but not the key.
+fn key_at(text: &str, at: usize) -> Option<String> {
+    let at = at.min(text.len());
+    let line_start = text[..at].rfind('\n').map_or(0, |i| i + 1);
+    let line_end = text[at..].find('\n').map_or(text.len(), |i| at + i);
+    let (key, _) = text[line_start..line_end].split_once('=')?;
+    let key = key.trim().trim_matches('"');
+    if key.is_empty() || key.starts_with('[') {
+        return None;
+    }
+    let section = text[..line_start]
+        .lines()
+        .rev()
+        .find_map(|l| l.trim().strip_prefix('[')?.strip_suffix(']').map(str::trim));
+    Some(match section {
+        Some(sec) => format!("{sec}.{key}"),
+        None => key.to_owned(),
+    })
 }
 
 fn env_int(

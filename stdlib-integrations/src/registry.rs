@@ -150,6 +150,13 @@ impl Integrations {
         deadline: Option<Instant>,
     ) -> Result<Value, EffectFailure> {
         let (integration, op) = self.resolve(effect, &args)?;
+        let timed_out = || {
+            EffectFailure::retryable("timeout", format!("{effect}: the effect's deadline passed"))
+        };
+        // An attempt whose deadline has passed is not started at all.
+        if deadline.is_some_and(|d| d <= Instant::now()) {
+            return Err(timed_out());
+        }
         let call = EffectCall {
             op,
             args,
