@@ -156,6 +156,11 @@ async fn behaviour_suite<C: Cache>(m: &MemcacheIntegration<C>, tag: &str) {
     assert_eq!(t.ok("get", vec![k.clone()]).await, s("v2"));
     let (_, token2) = m.gets(&key).await.unwrap().expect("still there");
     assert_ne!(token, token2, "a write changes the token");
+    // The same through the `memcache.gets` effect a workflow performs.
+    let read = t.ok("gets", vec![k.clone()]).await;
+    assert_eq!(read.get_field("value"), Some(&s("v2")));
+    assert_eq!(read.get_field("cas"), Some(&i(token2 as i64)));
+    assert_eq!(t.ok("gets", vec![t.key("absent")]).await, Value::Null);
     t.ok("incr", vec![c.clone(), i(1)]).await;
     let (_, ctoken) = m.gets(c.as_str().unwrap()).await.unwrap().unwrap();
     t.ok("incr", vec![c.clone(), i(1)]).await;

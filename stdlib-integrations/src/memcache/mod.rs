@@ -29,6 +29,7 @@ use crate::{summary, EffectCall, EffectFailure, Health, Integration, ResourceDec
 /// The operations, in catalog order.
 pub const OPERATIONS: &[&str] = &[
     "get",
+    "gets",
     "get_multi",
     "set",
     "add",
@@ -196,8 +197,7 @@ impl<C: Cache> MemcacheIntegration<C> {
         &self.cache
     }
 
-    /// The value at `key` with its CAS token, for `memcache.cas`. (The catalog
-    /// has no effect that returns a token yet; this is what one would call.)
+    /// The value at `key` with its CAS token, for `memcache.cas`.
     pub async fn gets(&self, key: &str) -> Result<Option<(Value, u64)>, EffectFailure> {
         check_key(key, "key")?;
         match self.cache.get(key).await? {
@@ -217,6 +217,23 @@ impl<C: Cache> MemcacheIntegration<C> {
                 let key = key_arg(&a[0])?;
                 match self.cache.get(key).await? {
                     Some(item) => Ok(codec::decode(key, item.flags, &item.data)?),
+                    None => Ok(Value::Null),
+                }
+            }
+            "gets" => {
+                args::expect_arity("memcache.gets", &["key"], a)?;
+                match self.gets(key_arg(&a[0])?).await? {
+                    Some((value, cas)) => {
+                        // Tokens are counters; one past i64::MAX would need a
+                        // server older than the universe, but say so anyway.
+                        let cas = i64::try_from(cas).map_err(|_| {
+                            EffectFailure::permanent(
+                                "cas_token",
+                                format!("memcached returned a CAS token {cas} beyond 64-bit ints"),
+                            )
+                        })?;
+                        Ok(Value::record([("value", value), ("cas", Value::Int(cas))]))
+                    }
                     None => Ok(Value::Null),
                 }
             }
