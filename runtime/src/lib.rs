@@ -11,12 +11,14 @@
 //! runs its IR in the interpreter against the same responder, so the two can
 //! be compared.
 
+pub mod cli;
 pub mod client;
 mod effect;
 pub mod effects;
 mod error;
 pub mod log;
 pub mod native;
+pub mod node;
 pub mod registry;
 pub mod testing;
 

@@ -1,0 +1,394 @@
+//! The node end to end, on the real embedded store in a temp dir: runs,
+//! children, signals, cancel, durable timers and in-flight activities across
+//! restarts, deploys and resource permits.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration as StdDuration, Instant};
+
+use drover::node::{Node, NodeConfig, NodeError, NodeHandle, Outcome, RecoveryReport, RunId};
+use drover::prelude::*;
+use drover_interpreter::ErrorKind;
+use drover_ir::Value;
+use tokio::sync::watch;
+
+#[activity]
+pub async fn add_one(x: i64) -> Result<i64, Error> {
+    Ok(x + 1)
+}
+
+#[workflow]
+pub async fn three_steps(x: i64) -> Result<i64, Error> {
+    let a = add_one(x).await?;
+    let b = add_one(a).await?;
+    let c = add_one(b).await?;
+    Ok(c)
+}
+
+#[workflow]
+pub async fn parent_of_three(x: i64) -> Result<i64, Error> {
+    let y = three_steps::run(x).await?;
+    Ok(y * 10)
+}
+
+#[workflow]
+pub async fn wait_approval(x: i64) -> Result<i64, Error> {
+    let approved: bool = signal::<bool>("approved").await;
+    if approved {
+        Ok(x)
+    } else {
+        Ok(0)
+    }
+}
+
+#[workflow]
+pub async fn nap(x: i64) -> Result<i64, Error> {
+    sleep(Duration::from_secs(2)).await;
+    let y = add_one(x).await?;
+    Ok(y)
+}
+
+static GATED_CALLS: AtomicU32 = AtomicU32::new(0);
+
+fn gate() -> &'static watch::Sender<bool> {
+    static GATE: OnceLock<watch::Sender<bool>> = OnceLock::new();
+    GATE.get_or_init(|| watch::channel(false).0)
+}
+
+#[activity]
+pub async fn gated(x: i64) -> Result<i64, Error> {
+    GATED_CALLS.fetch_add(1, Ordering::SeqCst);
+    let mut rx = gate().subscribe();
+    rx.wait_for(|open| *open)
+        .await
+        .map_err(|_| Error::failed("gate dropped"))?;
+    Ok(x * 2)
+}
+
+#[workflow]
+pub async fn through_gate(x: i64) -> Result<i64, Error> {
+    let a = add_one(x).await?;
+    let b = gated(a).await?;
+    let c = add_one(b).await?;
+    Ok(c)
+}
+
+#[workflow]
+pub async fn versioned(x: i64) -> Result<i64, Error> {
+    let _go: bool = signal::<bool>("go").await;
+    Ok(x + 7)
+}
+
+/// (now running, most seen at once)
+static LIMITED: Mutex<(u32, u32)> = Mutex::new((0, 0));
+
+#[activity(resources(license = 2))]
+pub async fn limited(x: i64) -> Result<i64, Error> {
+    {
+        let mut g = LIMITED.lock().unwrap();
+        g.0 += 1;
+        g.1 = g.1.max(g.0);
+    }
+    tokio::time::sleep(StdDuration::from_millis(60)).await;
+    LIMITED.lock().unwrap().0 -= 1;
+    Ok(x)
+}
+
+#[workflow]
+pub async fn use_license(x: i64) -> Result<i64, Error> {
+    let y = limited(x).await?;
+    Ok(y)
+}
+
+async fn open(dir: &Path) -> (NodeHandle, RecoveryReport) {
+    let mut config = NodeConfig::new(dir);
+    config.tick_ms = 5;
+    // Small, so restarts exercise snapshot + journal tail.
+    config.snapshot_every = 2;
+    config.resources.insert("license".into(), 4);
+    Node::open(config).await.expect("node opens")
+}
+
+async fn result(node: &NodeHandle, run: RunId) -> Outcome {
+    tokio::time::timeout(StdDuration::from_secs(20), node.result(run))
+        .await
+        .expect("the run ends in time")
+        .expect("the result is readable")
+}
+
+fn ok(n: i64) -> Outcome {
+    Outcome::Completed(Value::ok(Value::Int(n)))
+}
+
+async fn eventually(what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + StdDuration::from_secs(10);
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(StdDuration::from_millis(5)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_steps_complete_and_are_journaled() {
+    let dir = tempfile::tempdir().unwrap();
+    let (node, report) = open(dir.path()).await;
+    assert!(report.deployed.contains(&"three_steps".to_owned()));
+    let run = node
+        .start("three_steps", vec![Value::Int(1)], None)
+        .await
+        .unwrap();
+    assert_eq!(result(&node, run).await, ok(4));
+    let info = node.status(run).await.unwrap();
+    assert_eq!(info.workflow, "three_steps");
+    // Start plus one entry per activity result.
+    assert_eq!(info.journal_len, 4);
+    let trace = node.trace(run).await.unwrap();
+    let summary: Vec<(&str, &str, bool)> = trace
+        .iter()
+        .map(|t| (t.effect.as_str(), t.result.as_deref().unwrap_or("-"), t.ok))
+        .collect();
+    assert_eq!(
+        summary,
+        vec![
+            ("add_one", "2", true),
+            ("add_one", "3", true),
+            ("add_one", "4", true)
+        ],
+        "{trace:?}"
+    );
+    assert_eq!(trace[1].args, "2");
+    assert_eq!(node.profiles()["add_one"].count, 3);
+    node.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_starts_are_refused_before_anything_is_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let (node, _) = open(dir.path()).await;
+    let e = node
+        .start("no_such_workflow", vec![], None)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, NodeError::UnknownWorkflow(_)), "{e}");
+    let e = node.start("three_steps", vec![], None).await.unwrap_err();
+    assert!(matches!(e, NodeError::BadInput(_)), "{e}");
+    assert!(node.list(&Default::default()).await.unwrap().is_empty());
+    let e = node.deploy(b"not a program".to_vec()).await.unwrap_err();
+    assert!(matches!(e, NodeError::BadProgram(_)), "{e}");
+    let e = node.status(RunId(99)).await.unwrap_err();
+    assert!(matches!(e, NodeError::UnknownRun(_)), "{e}");
+    node.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_idempotency_key_gives_the_same_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let (node, _) = open(dir.path()).await;
+    let key = Some("order-42".to_owned());
+    let a = node
+        .start("three_steps", vec![Value::Int(1)], key.clone())
+        .await
+        .unwrap();
+    let b = node
+        .start("three_steps", vec![Value::Int(1)], key.clone())
+        .await
+        .unwrap();
+    let c = node
+        .start("three_steps", vec![Value::Int(1)], None)
+        .await
+        .unwrap();
+    assert_eq!(a, b);
+    assert_ne!(a, c);
+    assert_eq!(result(&node, a).await, ok(4));
+    // Still the same run after it finished and after a restart.
+    node.shutdown().await;
+    let (node, _) = open(dir.path()).await;
+    let d = node
+        .start("three_steps", vec![Value::Int(1)], key)
+        .await
+        .unwrap();
+    assert_eq!(a, d);
+    assert_eq!(node.list(&Default::default()).await.unwrap().len(), 2);
+    node.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_child_workflow_reports_to_its_parent() {
+    let dir = tempfile::tempdir().unwrap();
+    let (node, _) = open(dir.path()).await;
+    let run = node
+        .start("parent_of_three", vec![Value::Int(2)], None)
+        .await
+        .unwrap();
+    assert_eq!(result(&node, run).await, ok(50));
+    let runs = node.list(&Default::default()).await.unwrap();
+    assert_eq!(runs.len(), 2);
+    let child = runs
+        .iter()
+        .find(|r| r.workflow == "three_steps")
+        .unwrap()
+        .run;
+    assert_eq!(node.status(child).await.unwrap().parent, Some((run, 0)));
+    let trace = node.trace(run).await.unwrap();
+    assert_eq!(trace.len(), 1);
+    assert_eq!(trace[0].effect, "child:three_steps");
+    assert_eq!(trace[0].result.as_deref(), Some("5"));
+    node.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signal_wakes_the_run_and_cancel_fails_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (node, _) = open(dir.path()).await;
+    let a = node
+        .start("wait_approval", vec![Value::Int(9)], None)
+        .await
+        .unwrap();
+    let b = node
+        .start("wait_approval", vec![Value::Int(9)], None)
+        .await
+        .unwrap();
+    node.signal(a, "approved", Value::Bool(true)).await.unwrap();
+    assert_eq!(result(&node, a).await, ok(9));
+    node.cancel(b, "changed my mind").await.unwrap();
+    match result(&node, b).await {
+        Outcome::Failed(e) => assert_eq!(e.kind, ErrorKind::Cancelled, "{e:?}"),
+        other => panic!("expected a cancelled run, got {other:?}"),
+    }
+    // A finished run takes no more events.
+    let e = node
+        .signal(a, "approved", Value::Bool(true))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, NodeError::Refused(_)), "{e}");
+    node.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_durable_timer_survives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let started = Instant::now();
+    let (node, _) = open(dir.path()).await;
+    let run = node.start("nap", vec![Value::Int(1)], None).await.unwrap();
+    tokio::time::sleep(StdDuration::from_millis(300)).await;
+    node.shutdown().await;
+    let (node, report) = open(dir.path()).await;
+    assert_eq!(report.resumed, vec![run]);
+    assert!(
+        report.diverged.is_empty() && report.failed.is_empty(),
+        "{report:?}"
+    );
+    assert_eq!(result(&node, run).await, ok(2));
+    // The sleep was two seconds of wall-clock time, restart included.
+    assert!(
+        started.elapsed() >= StdDuration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    node.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_mid_activity_survives_a_restart_and_completes_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let (node, _) = open(dir.path()).await;
+    let run = node
+        .start("through_gate", vec![Value::Int(4)], None)
+        .await
+        .unwrap();
+    eventually("the gated activity to start", || {
+        GATED_CALLS.load(Ordering::SeqCst) == 1
+    })
+    .await;
+    node.shutdown().await;
+    let (node, report) = open(dir.path()).await;
+    assert_eq!(report.resumed, vec![run]);
+    // The attempt in flight at the crash is performed again, same id.
+    eventually("the gated activity to be performed again", || {
+        GATED_CALLS.load(Ordering::SeqCst) == 2
+    })
+    .await;
+    gate().send_replace(true);
+    // (4 + 1) * 2 + 1
+    assert_eq!(result(&node, run).await, ok(11));
+    let trace = node.trace(run).await.unwrap();
+    let effects: Vec<&str> = trace.iter().map(|t| t.effect.as_str()).collect();
+    // Journaled once each: the re-performance is not a new effect.
+    assert_eq!(effects, vec!["add_one", "gated", "add_one"], "{trace:?}");
+    assert!(trace.iter().all(|t| t.ok));
+    node.shutdown().await;
+    // Finished exactly once: nothing left to resume.
+    let (node, report) = open(dir.path()).await;
+    assert!(report.resumed.is_empty(), "{report:?}");
+    assert_eq!(node.status(run).await.unwrap().outcome, Some(ok(11)));
+    node.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn new_starts_take_a_deployed_version_and_old_runs_keep_theirs() {
+    let dir = tempfile::tempdir().unwrap();
+    let (node, _) = open(dir.path()).await;
+    let old = node
+        .start("versioned", vec![Value::Int(1)], None)
+        .await
+        .unwrap();
+    let old_hash = node.status(old).await.unwrap().program;
+    // Version 2: the same workflow adding 700 instead of 7.
+    let def = drover::registry::workflow("versioned").unwrap();
+    let mut module = def.module().unwrap();
+    let mut changed = 0;
+    for c in &mut module.consts {
+        if *c == Value::Int(7) {
+            *c = Value::Int(700);
+            changed += 1;
+        }
+    }
+    assert_eq!(changed, 1, "the constant 7 is in the pool once");
+    let new_hash = node.deploy(drover_ir::wire::encode(&module)).await.unwrap();
+    assert_ne!(new_hash, old_hash);
+    let new = node
+        .start("versioned", vec![Value::Int(1)], None)
+        .await
+        .unwrap();
+    assert_eq!(node.status(new).await.unwrap().program, new_hash);
+    node.signal(old, "go", Value::Bool(true)).await.unwrap();
+    node.signal(new, "go", Value::Bool(true)).await.unwrap();
+    assert_eq!(result(&node, old).await, ok(8));
+    assert_eq!(result(&node, new).await, ok(701));
+    // The deployment is durable: after a restart new starts still take it,
+    // although the binary links the old version.
+    node.shutdown().await;
+    let (node, _) = open(dir.path()).await;
+    let again = node
+        .start("versioned", vec![Value::Int(1)], None)
+        .await
+        .unwrap();
+    assert_eq!(node.status(again).await.unwrap().program, new_hash);
+    node.cancel(again, "done").await.unwrap();
+    node.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resource_permits_bound_activity_concurrency() {
+    let dir = tempfile::tempdir().unwrap();
+    let (node, _) = open(dir.path()).await;
+    let mut runs = Vec::new();
+    for i in 0..6 {
+        runs.push(
+            node.start("use_license", vec![Value::Int(i)], None)
+                .await
+                .unwrap(),
+        );
+    }
+    for (i, run) in runs.into_iter().enumerate() {
+        assert_eq!(result(&node, run).await, ok(i as i64));
+    }
+    // Capacity 4, two units per call: two at a time, and no more.
+    assert_eq!(LIMITED.lock().unwrap().1, 2);
+    let p = &node.profiles()["limited"];
+    assert_eq!(p.count, 6);
+    assert_eq!(p.resources, vec![("license".to_owned(), 2)]);
+    assert!(p.avg_wall_ms >= 50.0, "{p:?}");
+    node.shutdown().await;
+}
