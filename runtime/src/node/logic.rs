@@ -304,7 +304,7 @@ impl NodeState {
         }
         let status = state.status().clone();
         let mut actions = Vec::new();
-        let mut live = LiveRun {
+        let live = LiveRun {
             workflow: data.start.workflow.clone(),
             program,
             state,
@@ -347,29 +347,38 @@ impl NodeState {
                 }
                 self.runs.insert(run, live);
             }
-            Status::Completed(_) | Status::Failed(_) => {
-                // The finish is appended with the terminal entry, atomically,
-                // so this only happens with a store that lost it: write it.
-                let cmd = match status {
-                    Status::Completed(value) => Command::Complete { value },
-                    Status::Failed(error) => Command::Fail { error },
-                    _ => unreachable!("matched above"),
-                };
-                let outcome = outcome_of(&cmd);
-                let outcome = codec::encode_outcome(&outcome).map_err(|e| bad(&e))?;
-                live.inflight = Some(vec![cmd]);
-                self.runs.insert(run, live);
-                actions.push(Action::Append {
-                    run,
-                    records: vec![Record::Finished {
-                        run,
-                        outcome,
-                        at_ms: now.ms,
-                    }],
-                });
+            // The finish is appended with the terminal entry, atomically, so
+            // these only happen with a store that lost it: write it again.
+            Status::Completed(value) => {
+                actions.push(self.refinish(run, live, Command::Complete { value }, now)?)
+            }
+            Status::Failed(error) => {
+                actions.push(self.refinish(run, live, Command::Fail { error }, now)?)
             }
         }
         Ok((actions, replayed))
+    }
+
+    /// Appends the `Finished` record of a run whose journal already ends.
+    fn refinish(
+        &mut self,
+        run: RunId,
+        mut live: LiveRun,
+        end: Command,
+        now: Now,
+    ) -> Result<Action, RecoverError> {
+        let outcome = codec::encode_outcome(&outcome_of(&end))
+            .map_err(|e| RecoverError::Bad(e.to_string()))?;
+        live.inflight = Some(vec![end]);
+        self.runs.insert(run, live);
+        Ok(Action::Append {
+            run,
+            records: vec![Record::Finished {
+                run,
+                outcome,
+                at_ms: now.ms,
+            }],
+        })
     }
 
     /// Gives `event` to `run`: stepped now, or after the append in flight.
@@ -629,5 +638,205 @@ pub fn child_failed(id: u64, kind: &str, message: String) -> Event {
             message,
             retryable: false,
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use drover_interpreter::Event;
+    use drover_ir::builder::ModuleBuilder;
+    use drover_ir::{EffectKind, Inst, Policy};
+    use drover_store::RunStart;
+
+    use super::*;
+
+    /// `w(x)`: `act(act(x))`.
+    fn node() -> (NodeState, ModuleHash) {
+        let mut m = ModuleBuilder::new();
+        let e = m.effect(EffectKind::Activity, "act", &["x"]);
+        m.workflow("w", &["x"], |w| {
+            let (y, z) = (w.new_reg(), w.new_reg());
+            let x = w.param(0);
+            for (dst, arg) in [(y, x), (z, y)] {
+                w.push(Inst::Perform {
+                    dst,
+                    effect: e,
+                    args: vec![arg],
+                    policy: Policy::default(),
+                });
+            }
+            w.push(Inst::Ret { value: z });
+        });
+        let module = m.finish();
+        let hash = drover_ir::wire::hash_bytes(&drover_ir::wire::encode(&module));
+        let mut state = NodeState::new(10, 2);
+        state.add_program(hash, Program::new(module).unwrap());
+        state.deploy("w", hash);
+        (state, hash)
+    }
+
+    const NOW: Now = Now {
+        tick: 100,
+        ms: 1000,
+    };
+    const RUN: RunId = RunId(1);
+
+    fn done(id: u64, v: i64) -> Event {
+        Event::EffectDone {
+            id: EffectId(id),
+            attempt: 1,
+            result: Ok(Value::Int(v)),
+        }
+    }
+
+    fn seqs(actions: &[Action]) -> Vec<String> {
+        let mut out = Vec::new();
+        for a in actions {
+            match a {
+                Action::Append { records, .. } => {
+                    for r in records {
+                        out.push(match r {
+                            Record::Journal { seq, .. } => format!("journal {seq}"),
+                            Record::Snapshot { upto_seq, .. } => format!("snapshot {upto_seq}"),
+                            Record::Finished { .. } => "finished".into(),
+                            other => format!("{other:?}"),
+                        });
+                    }
+                }
+                Action::Perform { id, args, .. } => {
+                    out.push(format!("perform {} {:?}", id.0, args))
+                }
+                Action::Finished { outcome, .. } => out.push(format!("end {outcome:?}")),
+                Action::Ack { ack, result } => out.push(format!("ack {ack} {}", result.is_ok())),
+                other => out.push(format!("{other:?}")),
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn commands_wait_for_their_append_and_events_queue_behind_it() {
+        let (mut s, _) = node();
+        let prepared = s.prepare("w", vec![Value::Int(5)], NOW).unwrap();
+        // Journaled first; the perform is not released yet.
+        assert_eq!(seqs(&s.install(RUN, prepared, None, NOW)), ["journal 0"]);
+        // An event meanwhile waits for the append.
+        let signal = Event::Signal {
+            name: "x".into(),
+            value: Value::Null,
+        };
+        assert!(s.deliver(RUN, signal, Some(3), NOW).is_empty());
+        assert_eq!(
+            seqs(&s.appended(RUN, Ok(()), NOW)),
+            ["perform 0 [5]", "journal 1", "snapshot 1"]
+        );
+        assert!(s.deliver(RUN, done(0, 6), None, NOW).is_empty());
+        assert_eq!(
+            seqs(&s.appended(RUN, Ok(()), NOW)),
+            ["ack 3 true", "journal 2"]
+        );
+        assert_eq!(seqs(&s.appended(RUN, Ok(()), NOW)), ["perform 1 [#Ok(6)]"]);
+        assert_eq!(
+            seqs(&s.deliver(RUN, done(1, 7), None, NOW)),
+            ["journal 3", "finished"]
+        );
+        assert!(s.is_live(RUN));
+        assert_eq!(
+            seqs(&s.appended(RUN, Ok(()), NOW)),
+            ["end Completed(#Ok(7))"]
+        );
+        assert!(!s.is_live(RUN));
+    }
+
+    #[test]
+    fn refused_events_and_failed_appends_answer_their_callers() {
+        let (mut s, _) = node();
+        assert!(matches!(
+            s.prepare("w", vec![], NOW),
+            Err(NodeError::BadInput(_))
+        ));
+        assert!(matches!(
+            s.prepare("nope", vec![], NOW),
+            Err(NodeError::UnknownWorkflow(_))
+        ));
+        let prepared = s.prepare("w", vec![Value::Int(5)], NOW).unwrap();
+        s.install(RUN, prepared, None, NOW);
+        s.appended(RUN, Ok(()), NOW);
+        // A result for an effect that does not exist changes nothing.
+        assert_eq!(
+            seqs(&s.deliver(RUN, done(9, 1), Some(1), NOW)),
+            ["ack 1 false"]
+        );
+        s.deliver(RUN, done(0, 6), None, NOW);
+        assert!(s
+            .deliver(RUN, Event::Cancel { reason: "x".into() }, Some(2), NOW)
+            .is_empty());
+        let a = s.appended(RUN, Err("disk full".into()), NOW);
+        assert_eq!(
+            seqs(&a),
+            [
+                "ack 2 false",
+                "Broken { run: RunId(1), error: \"disk full\" }"
+            ]
+        );
+        assert!(!s.is_live(RUN));
+        assert_eq!(
+            seqs(&s.deliver(RUN, done(0, 1), Some(4), NOW)),
+            ["ack 4 false"]
+        );
+    }
+
+    #[test]
+    fn recovery_replays_rearms_and_catches_divergence() {
+        let (mut s, hash) = node();
+        let prepared = s.prepare("w", vec![Value::Int(5)], NOW).unwrap();
+        let program = s.program(&hash).unwrap().clone();
+        let mut journal = Vec::new();
+        for a in s.install(RUN, prepared, None, NOW) {
+            if let Action::Append { records, .. } = a {
+                for r in records {
+                    if let Record::Journal { seq, entry, .. } = r {
+                        journal.push((seq, entry));
+                    }
+                }
+            }
+        }
+        let data = |journal: Vec<(u64, Vec<u8>)>| RunData {
+            run: RunId(2),
+            start: RunStart {
+                workflow: "w".into(),
+                program: hash,
+                input: codec::encode_input(&[Value::Int(5)]).unwrap(),
+                idempotency_key: None,
+                parent: None,
+                started_at_ms: 0,
+            },
+            snapshot: None,
+            journal,
+            finished: None,
+        };
+        let (actions, replayed) = s
+            .recover(data(journal.clone()), program.clone(), NOW)
+            .unwrap();
+        assert_eq!(replayed, 1);
+        // The effect with no result is performed again, same id and attempt.
+        assert_eq!(seqs(&actions), ["perform 0 [5]"]);
+        // Nothing journaled but the start: the first step is taken again.
+        let (actions, _) = s.recover(data(vec![]), program.clone(), NOW).unwrap();
+        assert_eq!(seqs(&actions), ["journal 0"]);
+        // A journal whose commands the program no longer produces.
+        let mut entry = codec::decode_entry(&journal[0].1).unwrap();
+        if let Command::Perform { args, .. } = &mut entry.commands[0] {
+            args[0] = Value::Int(6);
+        }
+        let bad = vec![(0, codec::encode_entry(&entry).unwrap())];
+        let err = s.recover(data(bad), program.clone(), NOW).unwrap_err();
+        assert!(
+            matches!(err, RecoverError::Diverged { seq: 0, .. }),
+            "{err}"
+        );
+        let garbage = vec![(0, vec![0xc1])];
+        let err = s.recover(data(garbage), program, NOW).unwrap_err();
+        assert!(matches!(err, RecoverError::Bad(_)), "{err}");
     }
 }
