@@ -392,3 +392,67 @@ async fn resource_permits_bound_activity_concurrency() {
     assert!(p.avg_wall_ms >= 50.0, "{p:?}");
     node.shutdown().await;
 }
+
+static CHILD_GATE_CALLS: AtomicU32 = AtomicU32::new(0);
+
+fn child_gate() -> &'static watch::Sender<bool> {
+    static GATE: OnceLock<watch::Sender<bool>> = OnceLock::new();
+    GATE.get_or_init(|| watch::channel(false).0)
+}
+
+#[activity]
+pub async fn child_gated(x: i64) -> Result<i64, Error> {
+    CHILD_GATE_CALLS.fetch_add(1, Ordering::SeqCst);
+    let mut rx = child_gate().subscribe();
+    rx.wait_for(|open| *open)
+        .await
+        .map_err(|_| Error::failed("gate dropped"))?;
+    Ok(x + 100)
+}
+
+#[workflow]
+pub async fn gated_child(x: i64) -> Result<i64, Error> {
+    let y = child_gated(x).await?;
+    Ok(y)
+}
+
+#[workflow]
+pub async fn gated_parent(x: i64) -> Result<i64, Error> {
+    let y = gated_child::run(x).await?;
+    let z = add_one(y).await?;
+    Ok(z)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parent_and_child_both_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let (node, _) = open(dir.path()).await;
+    let parent = node
+        .start("gated_parent", vec![Value::Int(1)], None)
+        .await
+        .unwrap();
+    eventually("the child's activity to start", || {
+        CHILD_GATE_CALLS.load(Ordering::SeqCst) == 1
+    })
+    .await;
+    // A second entry makes a snapshot (every 2) that already includes the
+    // child's start: recovery must look before it for the child's arguments.
+    node.signal(parent, "unused", Value::Null).await.unwrap();
+    node.shutdown().await;
+    let (node, report) = open(dir.path()).await;
+    assert_eq!(report.resumed.len(), 2, "{report:?}");
+    assert!(report.failed.is_empty(), "{report:?}");
+    eventually("the child's activity to run again", || {
+        CHILD_GATE_CALLS.load(Ordering::SeqCst) == 2
+    })
+    .await;
+    child_gate().send_replace(true);
+    assert_eq!(result(&node, parent).await, ok(102));
+    // The re-issued child start found the same child: still two runs.
+    let runs = node.list(&Default::default()).await.unwrap();
+    assert_eq!(runs.len(), 2, "{runs:?}");
+    assert!(runs
+        .iter()
+        .all(|r| r.status == drover::node::RunStatus::Finished));
+    node.shutdown().await;
+}

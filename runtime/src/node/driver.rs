@@ -163,7 +163,12 @@ impl Node {
                     continue;
                 }
             };
-            match state.recover(data, program, now) {
+            let mut recovered = state.recover(&data, program.clone(), None, now);
+            if let Err(logic::RecoverError::NeedsFullJournal) = recovered {
+                let full = store.journal(run).await?;
+                recovered = state.recover(&data, program, Some(&full), now);
+            }
+            match recovered {
                 Ok((a, replayed)) => {
                     actions.extend(a);
                     report.resumed.push(run);

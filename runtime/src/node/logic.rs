@@ -116,6 +116,10 @@ pub enum RecoverError {
     /// The stored data does not decode or load.
     #[error("{0}")]
     Bad(String),
+    /// A pending child's arguments are before the snapshot: call again with
+    /// the full journal.
+    #[error("the full journal is needed to restart a pending child")]
+    NeedsFullJournal,
 }
 
 /// Every live run of the node, the programs they use and their timers.
@@ -253,10 +257,16 @@ impl NodeState {
     /// Resumes a run from the store: restores its snapshot, replays the
     /// journal after it (checking each entry's commands), then re-arms its
     /// timers and performs again the effects with no result yet.
+    ///
+    /// The interpreter keeps no arguments of a pending child, so they come
+    /// from the `StartChild` command in the journal; when that entry is older
+    /// than the snapshot the answer is [`RecoverError::NeedsFullJournal`] and
+    /// the caller retries with `full_journal` (every entry of the run).
     pub fn recover(
         &mut self,
-        data: RunData,
+        data: &RunData,
         program: Program,
+        full_journal: Option<&[(u64, Vec<u8>)]>,
         now: Now,
     ) -> Result<(Vec<Action>, u64), RecoverError> {
         let run = data.run;
@@ -273,8 +283,20 @@ impl NodeState {
             ),
         };
         let mut replayed = 0;
+        let mut child_args: HashMap<u64, Vec<Value>> = HashMap::new();
+        let mut note_children = |entry: &JournalEntry| {
+            for c in &entry.commands {
+                if let Command::StartChild { id, args, .. } = c {
+                    child_args.insert(id.0, args.clone());
+                }
+            }
+        };
+        for (_, bytes) in full_journal.unwrap_or_default() {
+            note_children(&codec::decode_entry(bytes).map_err(|e| bad(&e))?);
+        }
         for (seq, bytes) in &data.journal {
             let entry = codec::decode_entry(bytes).map_err(|e| bad(&e))?;
+            note_children(&entry);
             let actual =
                 step(&program, &mut state, entry.tick, entry.event.clone()).map_err(|e| {
                     RecoverError::Diverged {
@@ -301,6 +323,18 @@ impl NodeState {
             }
             next_seq = seq + 1;
             replayed += 1;
+        }
+        let missing = state
+            .pending_effects()
+            .iter()
+            .any(|p| p.child && !child_args.contains_key(&p.id.0));
+        if missing {
+            // Nothing was changed yet: the caller may call again.
+            return Err(if full_journal.is_none() {
+                RecoverError::NeedsFullJournal
+            } else {
+                RecoverError::Bad("a pending child has no StartChild in the journal".into())
+            });
         }
         let status = state.status().clone();
         let mut actions = Vec::new();
@@ -333,7 +367,7 @@ impl NodeState {
                             parent: run,
                             id: p.id,
                             workflow: p.name.to_owned(),
-                            args: p.args.to_vec(),
+                            args: child_args.remove(&p.id.0).unwrap_or_default(),
                         }
                     } else {
                         Action::Perform {
@@ -816,13 +850,15 @@ mod tests {
             finished: None,
         };
         let (actions, replayed) = s
-            .recover(data(journal.clone()), program.clone(), NOW)
+            .recover(&data(journal.clone()), program.clone(), None, NOW)
             .unwrap();
         assert_eq!(replayed, 1);
         // The effect with no result is performed again, same id and attempt.
         assert_eq!(seqs(&actions), ["perform 0 [5]"]);
         // Nothing journaled but the start: the first step is taken again.
-        let (actions, _) = s.recover(data(vec![]), program.clone(), NOW).unwrap();
+        let (actions, _) = s
+            .recover(&data(vec![]), program.clone(), None, NOW)
+            .unwrap();
         assert_eq!(seqs(&actions), ["journal 0"]);
         // A journal whose commands the program no longer produces.
         let mut entry = codec::decode_entry(&journal[0].1).unwrap();
@@ -830,13 +866,15 @@ mod tests {
             args[0] = Value::Int(6);
         }
         let bad = vec![(0, codec::encode_entry(&entry).unwrap())];
-        let err = s.recover(data(bad), program.clone(), NOW).unwrap_err();
+        let err = s
+            .recover(&data(bad), program.clone(), None, NOW)
+            .unwrap_err();
         assert!(
             matches!(err, RecoverError::Diverged { seq: 0, .. }),
             "{err}"
         );
         let garbage = vec![(0, vec![0xc1])];
-        let err = s.recover(data(garbage), program, NOW).unwrap_err();
+        let err = s.recover(&data(garbage), program, None, NOW).unwrap_err();
         assert!(matches!(err, RecoverError::Bad(_)), "{err}");
     }
 }
