@@ -456,3 +456,54 @@ async fn parent_and_child_both_survive_a_restart() {
         .all(|r| r.status == drover::node::RunStatus::Finished));
     node.shutdown().await;
 }
+
+static FLAKY_CALLS: AtomicU32 = AtomicU32::new(0);
+
+#[activity]
+pub async fn flaky_then_slow_then_ok(x: i64) -> Result<i64, Error> {
+    match FLAKY_CALLS.fetch_add(1, Ordering::SeqCst) {
+        0 => Err(Error::new("unavailable", "try again")),
+        // Longer than the timeout: the attempt is given up on.
+        1 => {
+            tokio::time::sleep(StdDuration::from_secs(5)).await;
+            Ok(-1)
+        }
+        _ => Ok(x),
+    }
+}
+
+#[workflow]
+pub async fn retried(x: i64) -> Result<i64, Error> {
+    let y = flaky_then_slow_then_ok(x)
+        .retry(5, Duration::from_millis(20), Duration::from_millis(100))
+        .timeout(Duration::from_millis(200))
+        .await?;
+    Ok(y)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retries_and_timeouts_run_on_durable_timers() {
+    let dir = tempfile::tempdir().unwrap();
+    let (node, _) = open(dir.path()).await;
+    let run = node
+        .start("retried", vec![Value::Int(3)], None)
+        .await
+        .unwrap();
+    assert_eq!(result(&node, run).await, ok(3));
+    let trace = node.trace(run).await.unwrap();
+    let attempts: Vec<(u32, bool, Option<&str>)> = trace
+        .iter()
+        .map(|t| (t.attempt, t.ok, t.result.as_deref()))
+        .collect();
+    // The timed-out attempt's result never arrived before the run moved on.
+    assert_eq!(
+        attempts,
+        vec![
+            (1, false, Some("error unavailable: try again")),
+            (2, false, None),
+            (3, true, Some("3")),
+        ],
+        "{trace:?}"
+    );
+    node.shutdown().await;
+}

@@ -20,6 +20,10 @@ use super::codec;
 use super::timers::TimerTable;
 use super::{NodeError, Outcome};
 
+/// Callers' events (signals, cancels) one run may have waiting behind its
+/// append in flight (invariant 8).
+pub const MAX_QUEUED: usize = 10_000;
+
 /// The time, as the driver read it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Now {
@@ -422,6 +426,11 @@ impl NodeState {
             return nack(ack, format!("run {run} is not running on this node"));
         };
         if live.inflight.is_some() {
+            // Only callers' events are refused when full: an effect result or
+            // a timer dropped here would leave the run waiting forever.
+            if ack.is_some() && live.queued.len() >= MAX_QUEUED {
+                return nack(ack, format!("run {run} has {MAX_QUEUED} events queued"));
+            }
             live.queued.push_back((event, ack));
             return Vec::new();
         }
