@@ -7,9 +7,10 @@
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use drover_interpreter::{
-    step, Command, Config, EffectError, ErrorKind, Event, InterpError, Program, RunState,
+    step, Command, Config, EffectError, ErrorKind, Event, InterpError, Program, PureFns, RunState,
     WorkflowError,
 };
 use drover_ir::{InstAddr, Value};
@@ -28,13 +29,16 @@ pub struct Response {
     pub delay_ms: u64,
 }
 
-/// The JSON form of a response: `{"ok": v}` or `{"err": {...}}`, with an
-/// optional `"delay_ms"`.
+/// The JSON form of a response: `{"ok": v}`, `{"lit": "#Tag(..)"}` (a value
+/// in Drover literal syntax, for what JSON cannot write, such as enum
+/// variants) or `{"err": {...}}`, with an optional `"delay_ms"`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ResponseJson {
     #[serde(default)]
     ok: Option<serde_json::Value>,
+    #[serde(default)]
+    lit: Option<String>,
     #[serde(default)]
     err: Option<ErrorJson>,
     #[serde(default)]
@@ -58,34 +62,57 @@ enum OneOrMany {
     Many(Vec<ResponseJson>),
 }
 
-impl From<ResponseJson> for Response {
-    fn from(r: ResponseJson) -> Response {
-        let result = match (r.ok, r.err) {
-            (_, Some(e)) => Err(EffectError {
+impl TryFrom<ResponseJson> for Response {
+    type Error = String;
+
+    fn try_from(r: ResponseJson) -> Result<Response, String> {
+        let result = match (r.ok, r.lit, r.err) {
+            (_, _, Some(e)) => Err(EffectError {
                 kind: e.kind,
                 message: e.message,
                 retryable: e.retryable,
             }),
-            (Some(v), None) => Ok(Value::from_json(v)),
-            (None, None) => Ok(Value::Null),
+            (Some(_), Some(_), None) => {
+                return Err("give a response as \"ok\" or \"lit\", not both".into())
+            }
+            (Some(v), None, None) => Ok(Value::from_json(v)),
+            (None, Some(text), None) => match drover_ir::text::parse_value("lit", &text) {
+                Ok(v) => Ok(v),
+                Err(e) => {
+                    let detail = e
+                        .errors()
+                        .first()
+                        .map(ToString::to_string)
+                        .unwrap_or_default();
+                    return Err(format!(
+                        "\"lit\" {text:?} is not a Drover literal: {detail}"
+                    ));
+                }
+            },
+            (None, None, None) => Ok(Value::Null),
         };
-        Response {
+        Ok(Response {
             result,
             delay_ms: r.delay_ms,
-        }
+        })
     }
+}
+
+fn invalid(message: String) -> serde_json::Error {
+    <serde_json::Error as serde::de::Error>::custom(message)
 }
 
 impl Response {
     /// Parses one response in its JSON form.
     pub fn from_json(text: &str) -> Result<Response, serde_json::Error> {
-        serde_json::from_str::<ResponseJson>(text).map(Response::from)
+        Response::try_from(serde_json::from_str::<ResponseJson>(text)?).map_err(invalid)
     }
 }
 
 /// Responses per effect name, used in order; the last one repeats.
 /// `sys.now`, `sys.random` and `sys.uuid` get deterministic answers unless
 /// scripted; any other unscripted effect fails with kind `unscripted`.
+/// `#[pure]` fns are scripted the same way, by name ([`Script::pure_fns`]).
 #[derive(Clone, Debug, Default)]
 pub struct Script {
     responses: BTreeMap<String, Vec<Response>>,
@@ -104,7 +131,8 @@ impl Script {
                 OneOrMany::Many(rs) => rs,
             };
             for r in list {
-                script.push(&name, r.into());
+                let r = Response::try_from(r).map_err(|e| invalid(format!("`{name}`: {e}")))?;
+                script.push(&name, r);
             }
         }
         Ok(script)
@@ -116,6 +144,29 @@ impl Script {
             .entry(effect.to_owned())
             .or_default()
             .push(response);
+    }
+
+    /// Pure fns answered from the script: a `#[pure]` fn is native code that
+    /// only a node binary holds, so `dslc run` takes its results from the
+    /// responses under its name, in order, the last one repeating. An `err`
+    /// response fails the run as a failing pure fn does.
+    pub fn pure_fns(&self) -> PureFns {
+        let mut fns = PureFns::new();
+        for (name, list) in &self.responses {
+            let list = list.clone();
+            let used = AtomicUsize::new(0);
+            fns.register(name, move |_: &[Value]| {
+                let i = used.fetch_add(1, Ordering::Relaxed);
+                match list.get(i.min(list.len().saturating_sub(1))) {
+                    Some(Response { result: Ok(v), .. }) => Ok(v.clone()),
+                    Some(Response { result: Err(e), .. }) => {
+                        Err(format!("{}: {}", e.kind, e.message))
+                    }
+                    None => Err("no scripted response".to_owned()),
+                }
+            });
+        }
+        fns
     }
 
     /// The next response to `effect` at virtual time `now_ms`.
@@ -599,6 +650,22 @@ mod tests {
         );
         assert_eq!(s.respond("e", 0).result, Ok(Value::Int(2)));
         assert_eq!(s.respond("nope", 0).result.unwrap_err().kind, "unscripted");
+    }
+
+    #[test]
+    fn literals_script_what_json_cannot_write() {
+        let text = r##"{"scan": {"lit": "#Infected({\"name\": \"eicar\"})"}}"##;
+        let mut s = Script::from_json(text).expect("valid script");
+        let v = s.respond("scan", 0).result.expect("ok");
+        assert_eq!(v.to_string(), r##"#Infected({"name": "eicar"})"##);
+        let err =
+            Script::from_json(r##"{"scan": {"lit": "#Infected(("}}"##).expect_err("bad literal");
+        assert!(
+            err.to_string()
+                .starts_with(r##"`scan`: "lit" "#Infected((" is not a Drover literal: 1:"##),
+            "{err}"
+        );
+        assert!(Script::from_json(r#"{"scan": {"ok": 1, "lit": "2"}}"#).is_err());
     }
 
     #[test]

@@ -196,3 +196,55 @@ fn diff_reports_workflows_effects_params_and_code() {
     ]);
     assert_eq!(missing.status.code(), Some(2));
 }
+
+/// A `#[pure]` fn is native code `dslc` does not have: `dslc run` answers it
+/// from the responses file by name, in order, or fails naming it.
+#[test]
+fn run_answers_pure_fns_from_the_responses_file() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let src = dir.path().join("pure.rs");
+    std::fs::write(
+        &src,
+        r#"
+#[pure]
+fn double(x: i64) -> i64 { x * 2 }
+
+#[workflow]
+async fn twice(a: i64, b: i64) -> i64 { double(a) + double(b) }
+"#,
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let compiled = dslc(&[
+        "compile".as_ref(),
+        src.as_os_str(),
+        "-o".as_ref(),
+        out.as_os_str(),
+    ]);
+    assert!(compiled.status.success(), "{}", text(&compiled.stderr));
+    let dbc = out.join("twice.dbc");
+    let effects = dir.path().join("effects.json");
+    std::fs::write(&effects, r#"{"double": [{"ok": 10}, {"ok": 4}]}"#).unwrap();
+    let run = |effects: &Path| {
+        dslc(&[
+            "run".as_ref(),
+            dbc.as_os_str(),
+            "twice".as_ref(),
+            "--input".as_ref(),
+            "[5, 2]".as_ref(),
+            "--effects".as_ref(),
+            effects.as_os_str(),
+            "--json".as_ref(),
+        ])
+    };
+    let ran = run(&effects);
+    assert!(ran.status.success(), "{}", text(&ran.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&ran.stdout).unwrap();
+    assert_eq!(json["result"], 14);
+
+    std::fs::write(&effects, "{}").unwrap();
+    let unscripted = run(&effects);
+    assert_eq!(unscripted.status.code(), Some(4));
+    let json: serde_json::Value = serde_json::from_slice(&unscripted.stdout).unwrap();
+    assert!(json["error"].as_str().unwrap().contains("double"), "{json}");
+}

@@ -249,7 +249,7 @@ fn unknown_effect() {
     check(
         "async fn w() { memcache::gett(\"k\").await; }",
         "memcache::gett",
-        "`memcache.gett` is not a Drover effect: did you mean `memcache.get`?",
+        "`memcache.gett` is not a Drover effect: did you mean `memcache.get` or `memcache.gets`?",
     );
 }
 

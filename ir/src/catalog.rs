@@ -49,6 +49,7 @@ catalog! {
     "sys.random" () "A random 64-bit int, journaled.";
     "sys.uuid" () "A random UUID string, journaled.";
     "memcache.get" ("key") "The value at key, or null.";
+    "memcache.gets" ("key") "The value at key with its CAS token, as {value, cas}, or null.";
     "memcache.get_multi" ("keys") "A map of the keys found to their values.";
     "memcache.set" ("key", "value", "ttl_s") "Store a value.";
     "memcache.add" ("key", "value", "ttl_s") "Store a value unless the key exists; true if stored.";

@@ -34,6 +34,18 @@ pub mod memcache {
         effect!("memcache.get", key)
     }
 
+    /// The value at `key` with the CAS token to pass to [`cas`], or `None`.
+    pub fn gets<T: DeserializeOwned>(key: &str) -> Effect<Option<Cas<T>>> {
+        effect!("memcache.gets", key)
+    }
+
+    /// A value read with [`gets`], and the token that [`cas`] checks.
+    #[derive(Clone, Debug, PartialEq, serde::Deserialize, Serialize)]
+    pub struct Cas<T> {
+        pub value: T,
+        pub cas: u64,
+    }
+
     /// The values of the `keys` found.
     pub fn get_multi<T: DeserializeOwned>(keys: &[&str]) -> Effect<BTreeMap<String, T>> {
         effect!("memcache.get_multi", keys)
@@ -297,6 +309,7 @@ mod tests {
             arity(memcache::decr("k", 1)),
             arity(memcache::cas("k", &1, 3, 2)),
             arity(memcache::touch("k", 2)),
+            arity(memcache::gets::<i64>("k")),
             arity(statsd::count("n", 1, &[])),
             arity(statsd::gauge("n", 1.0, &[])),
             arity(statsd::timing("n", 1, &[])),

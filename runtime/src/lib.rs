@@ -17,6 +17,7 @@ mod effect;
 pub mod effects;
 mod error;
 pub mod log;
+pub mod logs;
 pub mod native;
 pub mod node;
 pub mod registry;

@@ -28,8 +28,9 @@ pub struct RunArgs {
     #[arg(long, default_value = "null")]
     input: String,
     /// A JSON file of scripted effect responses: {"effect": {"ok": VALUE} |
-    /// {"err": {"kind": .., "message": .., "retryable": bool}} | [..], ..};
-    /// add "delay_ms" to make an effect take virtual time.
+    /// {"lit": "DROVER LITERAL"} | {"err": {"kind": .., "message": ..,
+    /// "retryable": bool}} | [..], ..}; add "delay_ms" to make an effect
+    /// take virtual time. `#[pure]` fns are answered the same way.
     #[arg(long)]
     effects: Option<PathBuf>,
     /// Send a signal after the start, as NAME=JSON (repeatable).
@@ -48,7 +49,7 @@ pub struct RunArgs {
 #[error("invalid effect responses file: {message}")]
 #[diagnostic(
     code(dslc::run::responses),
-    help("expected an object mapping effect names to {{\"ok\": VALUE}} or {{\"err\": {{\"kind\": .., \"message\": .., \"retryable\": BOOL}}}}, or to a list of those")
+    help("expected an object mapping effect names to {{\"ok\": VALUE}}, {{\"lit\": \"#Variant(..)\"}} or {{\"err\": {{\"kind\": .., \"message\": .., \"retryable\": BOOL}}}}, or to a list of those")
 )]
 struct ResponsesError {
     message: String,
@@ -67,7 +68,8 @@ impl RunArgs {
         let signals = self.parse_signals()?;
         let mut script = self.load_script()?;
         let program = Program::new(loaded.module.clone())
-            .map_err(|e| Failure::Message(format!("cannot load the program: {e}")))?;
+            .map_err(|e| Failure::Message(format!("cannot load the program: {e}")))?
+            .with_pure(script.pure_fns());
         let config = Config {
             tick_ms: self.tick_ms.max(1),
             ..Config::default()

@@ -58,7 +58,7 @@ pub(super) fn write_duration(out: &mut String, ms: u64) {
     // Zero divides by everything; `0ms` reads better than `0h`.
     let (n, unit) = UNITS
         .iter()
-        .find(|(size, _)| ms != 0 && ms % size == 0)
+        .find(|(size, _)| ms != 0 && ms.is_multiple_of(*size))
         .map_or((ms, "ms"), |&(size, unit)| (ms / size, unit));
     let _ = write!(out, "{n}{unit}");
 }

@@ -1,0 +1,142 @@
+//! Email virus scanner: look the attachment's hash up in memcache; on a miss
+//! scan it (an activity holding one scanner licence) and cache the verdict;
+//! if it is infected, post to Slack and page the on-call. Metrics go to
+//! statsd throughout.
+//!
+//! ```sh
+//! dslc compile examples/src/email_scan.rs -o /tmp/out
+//! dslc run /tmp/out/scan_email.dbc scan_email \
+//!   --input '{"message_id": "m-1", "sender": "a@example.com", "attachment_sha256": "e3b0c442"}' \
+//!   --effects examples/effects/scan_email.json
+//! ```
+
+use drover::effects::{http, memcache, pagerduty, slack, statsd};
+use drover::prelude::*;
+use serde::{Deserialize, Serialize};
+
+/// Where the scanning service listens.
+pub const SCANNER_URL: &str = "https://scanner.internal/v1/scan";
+
+/// An incoming email with one attachment.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Email {
+    /// The Message-ID header.
+    pub message_id: String,
+    /// Who sent it.
+    pub sender: String,
+    /// The SHA-256 of the attachment, in hex.
+    pub attachment_sha256: String,
+}
+
+/// What the scanner said about an attachment.
+///
+/// A struct rather than an enum so that scripted responses (plain JSON, see
+/// `examples/effects/scan_email.json`) can express it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Verdict {
+    /// Whether the attachment carries malware.
+    pub infected: bool,
+    /// The malware's name, when infected.
+    pub threat: Option<String>,
+}
+
+/// What the workflow did with one email.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScanReport {
+    /// The email's Message-ID.
+    pub message_id: String,
+    /// The verdict, cached or fresh.
+    pub verdict: Verdict,
+    /// Whether the verdict came from the cache.
+    pub cached: bool,
+    /// Whether Slack and PagerDuty were alerted.
+    pub alerted: bool,
+}
+
+/// Scans an attachment with the scanning service. It holds one
+/// `scanner_license` while it runs, since the engine is licensed per
+/// concurrent scan; the node retries it with backoff.
+#[activity(
+    resources(scanner_license = 1),
+    retry(attempts = 5, initial = "100ms", max = "10s"),
+    timeout = "30s"
+)]
+pub async fn scan(sha256: String) -> Result<Verdict, Error> {
+    let body = serde_json::json!({ "sha256": sha256 });
+    let resp = http::request("POST", SCANNER_URL, &[], Some(body)).await?;
+    if resp.status != 200 {
+        return Err(Error::new(
+            "scanner",
+            format!("the scanner answered {}", resp.status),
+        ));
+    }
+    serde_json::from_value(resp.body)
+        .map_err(|e| Error::new("scanner", format!("unreadable verdict: {e}")))
+}
+
+/// The Slack text for an infected email.
+#[pure]
+pub fn alert_text(email: &Email, threat: &str) -> String {
+    format!(
+        "{} from {} carries {} (sha256 {})",
+        email.message_id, email.sender, threat, email.attachment_sha256
+    )
+}
+
+/// Scans `email`'s attachment, caching verdicts by hash, and alerts on
+/// malware.
+#[workflow]
+pub async fn scan_email(email: Email) -> Result<ScanReport, Error> {
+    statsd::count("email.received", 1, &[]).await?;
+    let key = format!("verdict:{}", email.attachment_sha256);
+    // The cache only saves work: when memcache is down after its retries,
+    // scan anyway instead of failing the email.
+    let lookup: Result<Option<Verdict>, Error> = memcache::get(&key)
+        .retry(3, Duration::from_millis(50), Duration::from_secs(1))
+        .timeout(Duration::from_millis(500))
+        .await;
+    let cached = match lookup {
+        Ok(found) => found,
+        Err(e) => {
+            log::warn("verdict cache unavailable", &e);
+            statsd::count("email.cache_error", 1, &[]).await?;
+            None
+        }
+    };
+    let from_cache = cached.is_some();
+    let verdict = match cached {
+        Some(v) => {
+            statsd::count("email.cache_hit", 1, &[]).await?;
+            v
+        }
+        None => {
+            statsd::count("email.cache_miss", 1, &[]).await?;
+            let v = scan(email.attachment_sha256.clone()).await?;
+            // A day, written out: a workflow can't read constants, whose
+            // values the IR would not capture.
+            memcache::set(&key, &v, 86_400).await?;
+            v
+        }
+    };
+    let mut alerted = false;
+    if verdict.infected {
+        let threat = verdict.threat.clone().unwrap_or("unknown".to_string());
+        statsd::count("email.infected", 1, &[("threat", threat.as_str())]).await?;
+        let text = alert_text(&email, &threat);
+        slack::post("#security", &text, None).await?;
+        pagerduty::trigger(
+            &format!("infected attachment: {threat}"),
+            pagerduty::Severity::Critical,
+            "drover.scan_email",
+            &email,
+        )
+        .await?;
+        alerted = true;
+    }
+    Ok(ScanReport {
+        message_id: email.message_id,
+        verdict,
+        cached: from_cache,
+        alerted,
+    })
+}
