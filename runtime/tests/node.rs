@@ -507,3 +507,96 @@ async fn retries_and_timeouts_run_on_durable_timers() {
     );
     node.shutdown().await;
 }
+
+static ATTR_CALLS: AtomicU32 = AtomicU32::new(0);
+
+#[activity(retry(attempts = 3, initial = "10ms", max = "50ms"))]
+pub async fn fails_twice(x: i64) -> Result<i64, Error> {
+    if ATTR_CALLS.fetch_add(1, Ordering::SeqCst) < 2 {
+        return Err(Error::new("unavailable", "not yet"));
+    }
+    Ok(x)
+}
+
+#[workflow]
+pub async fn attribute_retry(x: i64) -> Result<i64, Error> {
+    let y = fails_twice(x).await?;
+    Ok(y)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_activitys_own_retry_policy_applies_when_the_call_sets_none() {
+    let dir = tempfile::tempdir().unwrap();
+    let (node, _) = open(dir.path()).await;
+    let run = node
+        .start("attribute_retry", vec![Value::Int(8)], None)
+        .await
+        .unwrap();
+    assert_eq!(result(&node, run).await, ok(8));
+    assert_eq!(ATTR_CALLS.load(Ordering::SeqCst), 3);
+    // One journaled attempt: the retries happened inside it.
+    let trace = node.trace(run).await.unwrap();
+    assert_eq!(trace.len(), 1, "{trace:?}");
+    assert!(trace[0].ok);
+    node.shutdown().await;
+}
+
+/// Records what it was asked, answers `memcache.get` with the key it got.
+#[derive(Default)]
+struct Recording {
+    calls: Mutex<Vec<(String, String)>>,
+}
+
+impl drover::node::EffectHandler for Recording {
+    fn perform(
+        &self,
+        call: drover::node::EffectCall,
+    ) -> futures::future::BoxFuture<'static, Result<Value, drover_interpreter::EffectError>> {
+        self.calls
+            .lock()
+            .unwrap()
+            .push((call.effect.clone(), call.key.clone()));
+        let answer = Value::Str(call.key);
+        Box::pin(async move { Ok(answer) })
+    }
+}
+
+#[activity]
+pub async fn looks_up(key: String) -> Result<String, Error> {
+    let got: Option<String> = drover::effects::memcache::get(&key).await?;
+    Ok(got.unwrap_or_default())
+}
+
+#[workflow]
+pub async fn nested_effects(key: String) -> Result<String, Error> {
+    let direct: Option<String> = drover::effects::memcache::get(&key).await?;
+    let via = looks_up(key).await?;
+    Ok(format!("{}|{}", direct.unwrap_or("".to_owned()), via))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn effects_go_to_the_handler_with_their_ids_as_keys_even_inside_activities() {
+    let dir = tempfile::tempdir().unwrap();
+    let handler = std::sync::Arc::new(Recording::default());
+    let (node, _) = Node::open_with(NodeConfig::new(dir.path()), handler.clone())
+        .await
+        .unwrap();
+    let run = node
+        .start("nested_effects", vec![Value::Str("k".into())], None)
+        .await
+        .unwrap();
+    let expected = format!("{run}/0|{run}/1/0");
+    assert_eq!(
+        result(&node, run).await,
+        Outcome::Completed(Value::ok(Value::Str(expected)))
+    );
+    let calls = handler.calls.lock().unwrap().clone();
+    assert_eq!(
+        calls,
+        vec![
+            ("memcache.get".to_owned(), format!("{run}/0")),
+            ("memcache.get".to_owned(), format!("{run}/1/0")),
+        ]
+    );
+    node.shutdown().await;
+}

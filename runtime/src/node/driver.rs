@@ -502,10 +502,12 @@ impl<S: Store> Loop<S> {
                     attempt,
                     effect,
                     args,
+                    call_site_policy,
                 } => {
-                    let fut =
-                        self.executor
-                            .perform(effect, args, format!("{run}/{}", id.0), attempt);
+                    let key = format!("{run}/{}", id.0);
+                    let fut = self
+                        .executor
+                        .perform(effect, args, key, attempt, call_site_policy);
                     self.tasks.spawn(async move {
                         let result = fut.await;
                         Done::Effect {

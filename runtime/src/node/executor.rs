@@ -61,6 +61,17 @@ struct Embedded {
 /// The most sink items kept; older ones are dropped (invariant 8).
 const SINK_LIMIT: usize = 10_000;
 
+/// Effects that only send: recorded in the sink and acknowledged.
+const SINK_PREFIXES: &[&str] = &[
+    "statsd.",
+    "slack.",
+    "pagerduty.",
+    "logstash.",
+    "rabbitmq.publish",
+    "consul.kv_put",
+    "consul.register",
+];
+
 /// In-process fallbacks for every built-in effect, so a node runs with no
 /// servers: `sys.*` from the OS, memcache in a map, and statsd, Slack,
 /// PagerDuty, Logstash, RabbitMQ and HTTP into a recorded sink.
@@ -201,26 +212,33 @@ impl EmbeddedEffects {
                     _ => Ok(Value::Bool(false)),
                 }
             }
-            e if [
-                "statsd.",
-                "slack.",
-                "pagerduty.",
-                "logstash.",
-                "rabbitmq.publish",
-                "http.",
-                "consul.kv_put",
-                "consul.register",
-            ]
-            .iter()
-            .any(|p| e.starts_with(p)) =>
-            {
+            // No server to ask, and no answer would be plausible.
+            "http.request" | "rabbitmq.next" | "consul.kv_get" | "consul.kv_cas"
+            | "consul.discover" => Err(EffectError {
+                kind: "unavailable".into(),
+                message: format!(
+                    "`{}` needs a server; this node runs embedded fallbacks only",
+                    call.effect
+                ),
+                retryable: false,
+            }),
+            e if SINK_PREFIXES.iter().any(|p| e.starts_with(p)) => {
+                // Shaped like the real service's answer, so typed callers decode it.
                 let answer = match e {
-                    "pagerduty.trigger" => Value::Str(call.key.clone()),
-                    "http.request" => Value::record([
-                        ("status", Value::Int(200)),
-                        ("headers", Value::Map(Default::default())),
-                        ("body", Value::Str(String::new())),
+                    "slack.post" => Value::record([
+                        ("channel", arg(0)),
+                        ("ts", Value::Str(format!("{}.000100", now_ms() / 1000))),
                     ]),
+                    "pagerduty.trigger" | "pagerduty.acknowledge" | "pagerduty.resolve" => {
+                        let dedup_key = match e {
+                            "pagerduty.trigger" => Value::Str(call.key.clone()),
+                            _ => arg(0),
+                        };
+                        Value::record([
+                            ("dedup_key", dedup_key),
+                            ("status", Value::Str("success".into())),
+                        ])
+                    }
                     _ => Value::Null,
                 };
                 let mut g = self.lock();
@@ -302,67 +320,25 @@ impl Executor {
     }
 
     /// One attempt of `effect`: an activity if one is registered under that
-    /// name, else the handler.
+    /// name, else the handler. `call_site_policy` is whether the workflow
+    /// chained `.retry`/`.timeout`; if it did not, the activity's own
+    /// `#[activity(retry(..), timeout = ..)]` applies, inside this attempt.
     pub fn perform(
         &self,
         effect: String,
         args: Vec<Value>,
         key: String,
         attempt: u32,
+        call_site_policy: bool,
     ) -> BoxFuture<'static, Result<Value, EffectError>> {
         let this = self.clone();
         Box::pin(async move {
-            let activity = registry::activity(&effect);
-            let declared: &[(&str, u32)] = activity.map_or(&[], |a| a.resources);
-            // Permits are taken in one fixed order (by name) so that two
-            // activities needing the same two resources cannot deadlock.
-            let mut wanted: Vec<(&str, u32)> = declared.to_vec();
-            wanted.sort_unstable();
-            let mut permits = Vec::with_capacity(wanted.len());
-            for (name, units) in wanted {
-                // A resource the node does not declare is not limited here.
-                let Some((sem, cap)) = this.resources.get(name) else {
-                    continue;
-                };
-                if units > *cap {
-                    // Waiting would hang forever (invariant 8).
-                    return Err(EffectError {
-                        kind: "resource_capacity".into(),
-                        message: format!(
-                            "{effect} needs {units} units of `{name}`; this node has {cap}"
-                        ),
-                        retryable: false,
-                    });
-                }
-                match sem.clone().acquire_many_owned(units).await {
-                    Ok(p) => permits.push(p),
-                    Err(_) => {
-                        return Err(EffectError {
-                            kind: "shutdown".into(),
-                            message: "the node is closing".into(),
-                            retryable: true,
-                        })
-                    }
-                }
-            }
             let started = Instant::now();
-            let result = match activity {
-                Some(a) => {
-                    // A panicking activity fails its attempt, not the node.
-                    match AssertUnwindSafe((a.call)(args)).catch_unwind().await {
-                        Ok(Ok(v)) => Ok(v),
-                        Ok(Err(e)) => Err(EffectError {
-                            kind: e.kind,
-                            message: e.message,
-                            retryable: true,
-                        }),
-                        Err(_) => Err(EffectError {
-                            kind: "panic".into(),
-                            message: format!("activity `{effect}` panicked"),
-                            retryable: true,
-                        }),
-                    }
-                }
+            let (result, declared): (_, &[(&str, u32)]) = match registry::activity(&effect) {
+                Some(a) => (
+                    this.activity(a, args, &key, call_site_policy).await,
+                    a.resources,
+                ),
                 None => {
                     let call = EffectCall {
                         effect: effect.clone(),
@@ -370,16 +346,186 @@ impl Executor {
                         key,
                         attempt,
                     };
-                    this.handler.perform(call).await
+                    (this.handler.perform(call).await, &[])
                 }
             };
-            drop(permits);
             this.profiles
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .record(&effect, declared, started.elapsed(), result.is_ok());
             result
         })
+    }
+
+    /// Runs an activity, with its attribute retry and timeout unless the
+    /// call site set a policy. These inner retries are not journaled: after
+    /// a restart the attempt starts over.
+    async fn activity(
+        &self,
+        a: &'static registry::ActivityDef,
+        args: Vec<Value>,
+        key: &str,
+        call_site_policy: bool,
+    ) -> Result<Value, EffectError> {
+        let retry = a.retry.filter(|_| !call_site_policy);
+        let timeout_ms = a.timeout_ms.filter(|_| !call_site_policy);
+        let tries = retry.map_or(1, |r| r.max_attempts.clamp(1, MAX_INNER_TRIES));
+        let mut backoff_ms = retry.map_or(0, |r| r.initial_backoff_ms);
+        let mut n = 1;
+        loop {
+            let result = self.activity_once(a, args.clone(), key, timeout_ms).await;
+            match (result, retry) {
+                (Err(e), Some(r)) if e.retryable && n < tries => {
+                    tokio::time::sleep(std::time::Duration::from_millis(backoff_ms)).await;
+                    backoff_ms = backoff_ms
+                        .saturating_mul(u64::from(r.multiplier.max(1)))
+                        .min(r.max_backoff_ms.max(r.initial_backoff_ms));
+                    n += 1;
+                }
+                (result, _) => return result,
+            }
+        }
+    }
+
+    /// One call of an activity, holding its resource permits.
+    async fn activity_once(
+        &self,
+        a: &'static registry::ActivityDef,
+        args: Vec<Value>,
+        key: &str,
+        timeout_ms: Option<u64>,
+    ) -> Result<Value, EffectError> {
+        let effect = a.name;
+        // Permits are taken in one fixed order (by name) so that two
+        // activities needing the same two resources cannot deadlock.
+        let mut wanted: Vec<(&str, u32)> = a.resources.to_vec();
+        wanted.sort_unstable();
+        let mut permits = Vec::with_capacity(wanted.len());
+        for (name, units) in wanted {
+            // A resource the node does not declare is not limited here.
+            let Some((sem, cap)) = self.resources.get(name) else {
+                continue;
+            };
+            if units > *cap {
+                // Waiting would hang forever (invariant 8).
+                return Err(EffectError {
+                    kind: "resource_capacity".into(),
+                    message: format!(
+                        "{effect} needs {units} units of `{name}`; this node has {cap}"
+                    ),
+                    retryable: false,
+                });
+            }
+            match sem.clone().acquire_many_owned(units).await {
+                Ok(p) => permits.push(p),
+                Err(_) => {
+                    return Err(EffectError {
+                        kind: "shutdown".into(),
+                        message: "the node is closing".into(),
+                        retryable: true,
+                    })
+                }
+            }
+        }
+        // The activity's own effects (`http::request(..).await` inside it)
+        // go to the node's handler.
+        let call = WithResponder {
+            fut: (a.call)(args),
+            handler: self.handler.clone(),
+            key: key.to_owned(),
+            nested: Arc::new(AtomicU64::new(0)),
+        };
+        // A panicking activity fails its attempt, not the node.
+        let guarded = AssertUnwindSafe(call).catch_unwind();
+        let outcome = match timeout_ms {
+            Some(ms) => {
+                match tokio::time::timeout(std::time::Duration::from_millis(ms), guarded).await {
+                    Ok(o) => o,
+                    Err(_) => {
+                        return Err(EffectError {
+                            kind: "timeout".into(),
+                            message: format!("activity `{effect}` took longer than {ms}ms"),
+                            retryable: true,
+                        })
+                    }
+                }
+            }
+            None => guarded.await,
+        };
+        drop(permits);
+        match outcome {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) => Err(EffectError {
+                kind: e.kind,
+                message: e.message,
+                retryable: true,
+            }),
+            Err(_) => Err(EffectError {
+                kind: "panic".into(),
+                message: format!("activity `{effect}` panicked"),
+                retryable: true,
+            }),
+        }
+    }
+}
+
+/// Tries one activity call may make under its attribute retry policy.
+const MAX_INNER_TRIES: u32 = 100;
+
+/// An activity's future with a responder installed around every poll, so
+/// the effects it awaits natively reach the node's [`EffectHandler`]. The
+/// responder is per thread and a task may move between polls, hence per poll.
+struct WithResponder {
+    fut: BoxFuture<'static, Result<Value, crate::Error>>,
+    handler: Arc<dyn EffectHandler>,
+    key: String,
+    nested: Arc<AtomicU64>,
+}
+
+impl std::future::Future for WithResponder {
+    type Output = Result<Value, crate::Error>;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        let responder = HandlerResponder {
+            handler: self.handler.clone(),
+            key: self.key.clone(),
+            nested: self.nested.clone(),
+        };
+        let _installed = crate::native::Installed::new(Box::new(responder));
+        self.fut.as_mut().poll(cx)
+    }
+}
+
+/// Answers an activity's effects through the handler, each with the key
+/// `"<run>/<seq>/<n>"`, n counting the activity's effects.
+struct HandlerResponder {
+    handler: Arc<dyn EffectHandler>,
+    key: String,
+    nested: Arc<AtomicU64>,
+}
+
+impl crate::native::Responder for HandlerResponder {
+    fn respond(&mut self, effect: &str, args: Vec<Value>) -> Result<Value, crate::Error> {
+        let n = self.nested.fetch_add(1, Ordering::Relaxed);
+        let fut = self.handler.perform(EffectCall {
+            effect: effect.to_owned(),
+            args,
+            key: format!("{}/{n}", self.key),
+            attempt: 1,
+        });
+        // Native effects answer synchronously; on a multi-thread runtime the
+        // worker hands its other tasks off while this one waits.
+        use tokio::runtime::{Handle, RuntimeFlavor};
+        let result = match Handle::try_current() {
+            Ok(h) if h.runtime_flavor() == RuntimeFlavor::MultiThread => {
+                tokio::task::block_in_place(|| h.block_on(fut))
+            }
+            _ => futures::executor::block_on(fut),
+        };
+        result.map_err(|e| crate::Error::new(e.kind, e.message))
     }
 }
 

@@ -45,6 +45,8 @@ pub enum Action {
         attempt: u32,
         effect: String,
         args: Vec<Value>,
+        /// The workflow chained `.retry`/`.timeout`: activity defaults yield.
+        call_site_policy: bool,
     },
     /// Start (or find, by the key `"<parent>/<id>"`) a child run.
     StartChild {
@@ -380,6 +382,7 @@ impl NodeState {
                             attempt: p.attempt,
                             effect: p.name.to_owned(),
                             args: p.args.to_vec(),
+                            call_site_policy: !p.policy.is_default(),
                         }
                     });
                 }
@@ -481,6 +484,7 @@ impl NodeState {
                     attempt,
                     effect,
                     args,
+                    policy,
                     ..
                 } => actions.push(Action::Perform {
                     run,
@@ -488,6 +492,7 @@ impl NodeState {
                     attempt,
                     effect,
                     args,
+                    call_site_policy: !policy.is_default(),
                 }),
                 Command::StartTimer { id, at_tick } => self.timers.arm(run, id, at_tick),
                 Command::StartChild {
