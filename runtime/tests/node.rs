@@ -600,3 +600,43 @@ async fn effects_go_to_the_handler_with_their_ids_as_keys_even_inside_activities
     );
     node.shutdown().await;
 }
+
+#[derive(serde::Serialize, serde::Deserialize)]
+pub struct Order {
+    pub id: i64,
+}
+
+#[workflow]
+pub async fn logs_twice(order: Order) -> Result<i64, Error> {
+    log::info("received", &order);
+    log::warn("odd", &order.id);
+    Ok(order.id)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workflow_logs_become_structured_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let (node, _) = open(dir.path()).await;
+    let input = drover_ir::to_value(&Order { id: 42 }).unwrap();
+    let run = node.start("logs_twice", vec![input], None).await.unwrap();
+    assert_eq!(result(&node, run).await, ok(42));
+    let logs: Vec<_> = node
+        .logs()
+        .into_iter()
+        .filter(|e| e.run.as_deref() == Some(run.to_string().as_str()))
+        .collect();
+    assert_eq!(logs.len(), 2, "{logs:?}");
+    assert_eq!(logs[0].msg.as_deref(), Some("received"));
+    assert_eq!(logs[0].workflow.as_deref(), Some("logs_twice"));
+    assert_eq!(logs[0].fields["id"], 42);
+    assert_eq!(logs[1].level, drover::log::Level::Warn);
+    assert_eq!(logs[1].fields["value"], 42);
+    assert!(logs[1].inst.is_some());
+    // The line format `drover logs` reads.
+    let line = logs[0].to_json_line();
+    assert_eq!(
+        drover::logs::LogEvent::from_json_line(&line).unwrap(),
+        logs[0]
+    );
+    node.shutdown().await;
+}

@@ -21,7 +21,33 @@ use super::codec;
 use super::executor::{now_ms, EffectHandler, EmbeddedEffects, Executor};
 use super::logic::{self, Action, NodeState, Now, Prepared};
 use super::{EffectProfile, NodeConfig, NodeError, Outcome, RecoveryReport, RunInfo, TraceItem};
+use crate::logs::{EventKind, LogEvent, Timestamp};
 use crate::registry;
+
+/// Log events a node keeps in memory for [`NodeHandle::logs`] (invariant 8).
+const LOG_LIMIT: usize = 10_000;
+
+/// The newest log events, shared by the loop and the handle.
+#[derive(Clone, Default)]
+struct LogRing(Arc<std::sync::Mutex<VecDeque<LogEvent>>>);
+
+impl LogRing {
+    fn push(&self, event: LogEvent, print: bool) {
+        if print {
+            eprintln!("{}", event.to_json_line());
+        }
+        let mut ring = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if ring.len() >= LOG_LIMIT {
+            ring.pop_front();
+        }
+        ring.push_back(event);
+    }
+
+    fn snapshot(&self) -> Vec<LogEvent> {
+        let ring = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        ring.iter().cloned().collect()
+    }
+}
 
 /// Longest argument or result summary in a trace.
 const SUMMARY_CHARS: usize = 120;
@@ -182,6 +208,7 @@ impl Node {
         }
 
         let executor = Executor::new(effects, &config.resources);
+        let logs = LogRing::default();
         let (tx, rx) = mpsc::channel(config.inbox_capacity.max(1));
         let lp = Loop {
             store: store.clone(),
@@ -192,6 +219,7 @@ impl Node {
             waiters: HashMap::new(),
             acks: HashMap::new(),
             next_ack: 0,
+            logs: logs.clone(),
         };
         let task = tokio::spawn(lp.run(rx, actions));
         Ok((
@@ -200,6 +228,7 @@ impl Node {
                 store,
                 executor,
                 tick_ms: config.tick_ms.max(1),
+                logs,
                 task: Some(task),
             },
             report,
@@ -256,6 +285,7 @@ struct Loop<S: Store> {
     waiters: HashMap<RunId, Vec<oneshot::Sender<Option<Outcome>>>>,
     acks: HashMap<u64, Reply<()>>,
     next_ack: u64,
+    logs: LogRing,
 }
 
 impl<S: Store> Loop<S> {
@@ -541,18 +571,25 @@ impl<S: Store> Loop<S> {
                     level,
                     message,
                     fields,
+                    inst,
                 } => {
-                    if self.config.log_to_stderr {
-                        let line = serde_json::json!({
-                            "ts_ms": now.ms,
-                            "level": level.to_string(),
-                            "run": run.to_string(),
-                            "workflow": workflow,
-                            "message": message,
-                            "fields": fields.to_json(),
-                        });
-                        eprintln!("{line}");
+                    let mut event =
+                        LogEvent::new(Timestamp::Millis(now.ms as i64), level, EventKind::Log)
+                            .with_run(run.to_string())
+                            .with_workflow(workflow)
+                            .with_inst(inst)
+                            .with_msg(message);
+                    match fields.to_json() {
+                        serde_json::Value::Object(map) => {
+                            for (k, v) in map {
+                                event = event.with_field(k, v);
+                            }
+                        }
+                        serde_json::Value::Null => {}
+                        // A log of a non-record keeps it under one name.
+                        other => event = event.with_field("value", other),
                     }
+                    self.logs.push(event, self.config.log_to_stderr);
                 }
                 Action::Finished {
                     run,
@@ -593,6 +630,7 @@ pub struct NodeHandle<S: Store = EmbeddedStore> {
     store: Arc<S>,
     executor: Executor,
     tick_ms: u64,
+    logs: LogRing,
     task: Option<JoinHandle<()>>,
 }
 
@@ -730,6 +768,11 @@ impl<S: Store> NodeHandle<S> {
     /// Effect profiles measured on this node, by effect name.
     pub fn profiles(&self) -> std::collections::BTreeMap<String, EffectProfile> {
         self.executor.profiles().all().clone()
+    }
+
+    /// The newest workflow log events, oldest first (at most 10 000).
+    pub fn logs(&self) -> Vec<LogEvent> {
+        self.logs.snapshot()
     }
 
     /// The store's counters.

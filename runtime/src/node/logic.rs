@@ -62,6 +62,8 @@ pub enum Action {
         level: LogLevel,
         message: String,
         fields: Value,
+        /// The instruction that logged, e.g. `w0:bb2:3`.
+        inst: String,
     },
     /// The run's end is durable: wake waiters, tell the parent.
     Finished {
@@ -507,13 +509,14 @@ impl NodeState {
                     level,
                     message,
                     fields,
-                    ..
+                    at,
                 } => actions.push(Action::Log {
                     run,
                     workflow: workflow.clone(),
                     level,
                     message,
                     fields,
+                    inst: at.to_string(),
                 }),
                 Command::Complete { .. } | Command::Fail { .. } => {
                     finished = true;
