@@ -609,7 +609,7 @@ pub struct Order {
 #[workflow]
 pub async fn logs_twice(order: Order) -> Result<i64, Error> {
     log::info("received", &order);
-    log::warn("odd", &order.id);
+    log::warn("odd", order.id);
     Ok(order.id)
 }
 
