@@ -640,3 +640,47 @@ async fn workflow_logs_become_structured_events() {
     );
     node.shutdown().await;
 }
+
+static HUNG: Mutex<(u32, u32)> = Mutex::new((0, 0));
+
+#[activity(resources(license = 4))]
+pub async fn hangs_first(x: i64) -> Result<i64, Error> {
+    let first = {
+        let mut g = HUNG.lock().unwrap();
+        g.0 += 1;
+        g.0 == 1
+    };
+    if first {
+        // Never returns; only an abort frees its permits.
+        std::future::pending::<()>().await;
+    }
+    HUNG.lock().unwrap().1 += 1;
+    Ok(x)
+}
+
+#[workflow]
+pub async fn outlives_a_hung_attempt(x: i64) -> Result<i64, Error> {
+    let y = hangs_first(x)
+        .retry(3, Duration::from_millis(10), Duration::from_millis(10))
+        .timeout(Duration::from_millis(100))
+        .await?;
+    Ok(y)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_attempt_given_up_on_is_aborted_and_frees_its_permits() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = NodeConfig::new(dir.path());
+    config.tick_ms = 5;
+    // The hung attempt holds all 4 units: the retry can run only if the
+    // timed-out attempt is aborted.
+    config.resources.insert("license".into(), 4);
+    let (node, _) = Node::open(config).await.unwrap();
+    let run = node
+        .start("outlives_a_hung_attempt", vec![Value::Int(5)], None)
+        .await
+        .unwrap();
+    assert_eq!(result(&node, run).await, ok(5));
+    assert_eq!(*HUNG.lock().unwrap(), (2, 1));
+    node.shutdown().await;
+}

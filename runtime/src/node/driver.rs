@@ -15,7 +15,7 @@ use drover_store::{
     StoreError,
 };
 use tokio::sync::{mpsc, oneshot};
-use tokio::task::{JoinHandle, JoinSet};
+use tokio::task::{AbortHandle, JoinHandle, JoinSet};
 
 use super::codec;
 use super::executor::{now_ms, EffectHandler, EmbeddedEffects, Executor};
@@ -170,8 +170,8 @@ impl Node {
             match load_program(&*store, &mut state, d.program).await {
                 Ok(_) => state.deploy(&d.workflow, d.program),
                 Err(e) => report
-                    .failed
-                    .push((RunId(0), format!("deployment of {}: {e}", d.workflow))),
+                    .bad_deployments
+                    .push((d.workflow.clone(), e.to_string())),
             }
         }
 
@@ -220,6 +220,7 @@ impl Node {
             acks: HashMap::new(),
             next_ack: 0,
             logs: logs.clone(),
+            effects: HashMap::new(),
         };
         let task = tokio::spawn(lp.run(rx, actions));
         Ok((
@@ -286,6 +287,10 @@ struct Loop<S: Store> {
     acks: HashMap<u64, Reply<()>>,
     next_ack: u64,
     logs: LogRing,
+    /// The task of each effect attempt in flight, by (run, effect id): a
+    /// newer attempt or the run's end aborts the old one, so an attempt the
+    /// run gave up on (timed out, cancelled) stops holding its permits.
+    effects: HashMap<(RunId, u64), (u32, AbortHandle)>,
 }
 
 impl<S: Store> Loop<S> {
@@ -305,7 +310,10 @@ impl<S: Store> Loop<S> {
                 }
                 Some(done) = self.tasks.join_next() => match done {
                     Ok(done) => self.done(done),
-                    // Tasks catch their own panics; an aborted one reports nothing.
+                    // Aborted on purpose: an attempt the run gave up on.
+                    Err(e) if e.is_cancelled() => {}
+                    // Tasks catch their own panics, so this is a bug; the
+                    // run waits for the attempt's timeout, if it has one.
                     Err(e) => eprintln!("drover node: task ended abnormally: {e}"),
                 },
             }
@@ -425,6 +433,13 @@ impl<S: Store> Loop<S> {
                 attempt,
                 result,
             } => {
+                if self
+                    .effects
+                    .get(&(run, id.0))
+                    .is_some_and(|(a, _)| *a == attempt)
+                {
+                    self.effects.remove(&(run, id.0));
+                }
                 let event = Event::EffectDone {
                     id,
                     attempt,
@@ -538,7 +553,7 @@ impl<S: Store> Loop<S> {
                     let fut = self
                         .executor
                         .perform(effect, args, key, attempt, call_site_policy);
-                    self.tasks.spawn(async move {
+                    let handle = self.tasks.spawn(async move {
                         let result = fut.await;
                         Done::Effect {
                             run,
@@ -547,6 +562,9 @@ impl<S: Store> Loop<S> {
                             result,
                         }
                     });
+                    if let Some((_, old)) = self.effects.insert((run, id.0), (attempt, handle)) {
+                        old.abort();
+                    }
                 }
                 Action::StartChild {
                     parent,
@@ -596,6 +614,17 @@ impl<S: Store> Loop<S> {
                     outcome,
                     parent,
                 } => {
+                    let stale: Vec<(RunId, u64)> = self
+                        .effects
+                        .keys()
+                        .filter(|(r, _)| *r == run)
+                        .copied()
+                        .collect();
+                    for key in stale {
+                        if let Some((_, handle)) = self.effects.remove(&key) {
+                            handle.abort();
+                        }
+                    }
                     for w in self.waiters.remove(&run).unwrap_or_default() {
                         let _ = w.send(Some(outcome.clone()));
                     }

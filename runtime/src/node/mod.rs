@@ -153,6 +153,9 @@ pub struct RecoveryReport {
     pub diverged: Vec<(RunId, String)>,
     /// Runs that could not be loaded (bad bytes, missing program): not driven.
     pub failed: Vec<(RunId, String)>,
+    /// Deployments whose program cannot be loaded: (workflow, why); new
+    /// starts of these workflows are refused.
+    pub bad_deployments: Vec<(String, String)>,
     /// Registered workflows stored and deployed because they were new.
     pub deployed: Vec<String>,
     /// Journal entries replayed in all.
