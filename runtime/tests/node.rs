@@ -90,7 +90,8 @@ pub async fn limited(x: i64) -> Result<i64, Error> {
         g.0 += 1;
         g.1 = g.1.max(g.0);
     }
-    tokio::time::sleep(StdDuration::from_millis(60)).await;
+    // Long next to a start's fsync, so the six runs overlap.
+    tokio::time::sleep(StdDuration::from_millis(200)).await;
     LIMITED.lock().unwrap().0 -= 1;
     Ok(x)
 }
@@ -389,7 +390,7 @@ async fn resource_permits_bound_activity_concurrency() {
     let p = &node.profiles()["limited"];
     assert_eq!(p.count, 6);
     assert_eq!(p.resources, vec![("license".to_owned(), 2)]);
-    assert!(p.avg_wall_ms >= 50.0, "{p:?}");
+    assert!(p.avg_wall_ms >= 190.0, "{p:?}");
     node.shutdown().await;
 }
 
