@@ -685,3 +685,91 @@ async fn an_attempt_given_up_on_is_aborted_and_frees_its_permits() {
     assert_eq!(*HUNG.lock().unwrap(), (2, 1));
     node.shutdown().await;
 }
+
+/// The crash window between a child's durable finish and its parent's
+/// journaled result: on restart the parent's re-issued start finds the
+/// finished child by its key and takes its outcome.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_child_that_finished_while_the_parent_was_down_is_delivered() {
+    use drover::node::codec;
+    use drover_interpreter::{step, Config, Event, JournalEntry, Program, RunState};
+    use drover_store::{EmbeddedStore, Options, Record, RunStart, Store};
+
+    let dir = tempfile::tempdir().unwrap();
+    let (node, _) = open(dir.path()).await;
+    node.shutdown().await;
+    {
+        let (store, _) = EmbeddedStore::open(dir.path(), Options::default()).unwrap();
+        let parent_hash = store
+            .deployment("parent_of_three")
+            .await
+            .unwrap()
+            .unwrap()
+            .program;
+        let child_hash = store
+            .deployment("three_steps")
+            .await
+            .unwrap()
+            .unwrap()
+            .program;
+        let def = drover::registry::workflow("parent_of_three").unwrap();
+        let program = Program::new(def.module().unwrap()).unwrap();
+        let config = Config {
+            tick_ms: 5,
+            ..Config::default()
+        };
+        let mut state = RunState::new(&program, "parent_of_three", config).unwrap();
+        let args = vec![Value::Int(2)];
+        let event = Event::Start { args: args.clone() };
+        let commands = step(&program, &mut state, 1, event.clone()).unwrap();
+        let start = |workflow: &str, program, key: Option<String>, parent| RunStart {
+            workflow: workflow.into(),
+            program,
+            input: codec::encode_input(&args).unwrap(),
+            idempotency_key: key,
+            parent,
+            started_at_ms: 1,
+        };
+        let parent = store
+            .start_run(start("parent_of_three", parent_hash, None, None))
+            .await
+            .unwrap()
+            .run();
+        let entry = JournalEntry {
+            tick: 1,
+            event,
+            commands,
+        };
+        store
+            .append(vec![Record::Journal {
+                run: parent,
+                seq: 0,
+                entry: codec::encode_entry(&entry).unwrap(),
+            }])
+            .await
+            .unwrap();
+        let child = store
+            .start_run(start(
+                "three_steps",
+                child_hash,
+                Some(format!("{parent}/0")),
+                Some((parent, 0)),
+            ))
+            .await
+            .unwrap()
+            .run();
+        store
+            .append(vec![Record::Finished {
+                run: child,
+                outcome: codec::encode_outcome(&ok(5)).unwrap(),
+                at_ms: 2,
+            }])
+            .await
+            .unwrap();
+    }
+    let (node, report) = open(dir.path()).await;
+    assert_eq!(report.resumed, vec![RunId(1)], "{report:?}");
+    assert_eq!(result(&node, RunId(1)).await, ok(50));
+    assert_eq!(node.list(&Default::default()).await.unwrap().len(), 2);
+    node.shutdown().await;
+}
