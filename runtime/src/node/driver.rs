@@ -137,34 +137,38 @@ impl Node {
         }
         let dir = config.data_dir.clone();
         // Opening reads and checks the whole log: blocking work.
-        let (store, _store_report) =
+        let (store, store_report) =
             tokio::task::spawn_blocking(move || EmbeddedStore::open(&dir, Options::default()))
                 .await
                 .map_err(|e| NodeError::Refused(format!("store open task: {e}")))??;
         let store = Arc::new(store);
-        let mut report = RecoveryReport::default();
+        let mut report = RecoveryReport {
+            store: Some(store_report),
+            ..RecoveryReport::default()
+        };
         let mut state = NodeState::new(config.tick_ms, config.snapshot_every);
         let now = now_of(config.tick_ms);
 
-        // Linked workflows: store and deploy those whose program is new.
+        // Linked workflows: store and deploy those whose program is new, in
+        // one append (one fsync).
+        let mut records = Vec::new();
         for def in registry::workflows() {
             let hash = hash_bytes(def.ir);
             if store.program(hash).await?.is_none() {
-                store
-                    .append(vec![
-                        Record::Program {
-                            hash,
-                            bytes: def.ir.to_vec(),
-                        },
-                        Record::Deploy {
-                            workflow: def.name.to_owned(),
-                            hash,
-                            at_ms: now.ms,
-                        },
-                    ])
-                    .await?;
+                records.push(Record::Program {
+                    hash,
+                    bytes: def.ir.to_vec(),
+                });
+                records.push(Record::Deploy {
+                    workflow: def.name.to_owned(),
+                    hash,
+                    at_ms: now.ms,
+                });
                 report.deployed.push(def.name.to_owned());
             }
+        }
+        if !records.is_empty() {
+            store.append(records).await?;
         }
         for d in store.deployments().await? {
             match load_program(&*store, &mut state, d.program).await {

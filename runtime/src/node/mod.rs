@@ -160,6 +160,8 @@ pub struct RecoveryReport {
     pub deployed: Vec<String>,
     /// Journal entries replayed in all.
     pub replayed_entries: u64,
+    /// What the embedded store found opening its log (a torn tail it cut).
+    pub store: Option<drover_store::RecoveryReport>,
 }
 
 /// Why a node call failed.
