@@ -150,6 +150,13 @@ impl EmbeddedEffects {
                 .cache
                 .get(&key(0)?)
                 .map_or(Value::Null, |(v, _)| v.clone())),
+            "memcache.gets" => Ok(self
+                .lock()
+                .cache
+                .get(&key(0)?)
+                .map_or(Value::Null, |(v, cas)| {
+                    Value::record([("value", v.clone()), ("cas", Value::Int(*cas as i64))])
+                })),
             "memcache.get_multi" => {
                 let Value::List(keys) = arg(0) else {
                     return Err(bad_args(&call.effect, "keys is not a list"));
@@ -186,13 +193,17 @@ impl EmbeddedEffects {
                 let k = key(0)?;
                 let delta = int(1)?;
                 let mut g = self.lock();
+                g.next_cas += 1;
+                let next = g.next_cas;
                 match g.cache.get_mut(&k) {
-                    Some((Value::Int(n), _)) => {
+                    // Every change gets a new CAS token, as in memcached.
+                    Some((Value::Int(n), cas)) => {
                         *n = if call.effect == "memcache.incr" {
                             n.saturating_add(delta)
                         } else {
                             n.saturating_sub(delta).max(0)
                         };
+                        *cas = next;
                         Ok(Value::Int(*n))
                     }
                     _ => Ok(Value::Null),
@@ -563,6 +574,19 @@ mod tests {
             e.answer(call("memcache.incr", vec![s("k"), Value::Int(2)])),
             Ok(Value::Int(7))
         );
+        // gets gives the token cas checks.
+        let Ok(Value::Map(got)) = e.answer(call("memcache.gets", vec![s("k")])) else {
+            panic!("gets finds the key")
+        };
+        let token = got[&s("cas")].clone();
+        let swap = |cas: Value| {
+            call(
+                "memcache.cas",
+                vec![s("k"), Value::Int(1), cas, Value::Int(0)],
+            )
+        };
+        assert_eq!(e.answer(swap(token.clone())), Ok(Value::Bool(true)));
+        assert_eq!(e.answer(swap(token)), Ok(Value::Bool(false)));
         assert_eq!(
             e.answer(call(
                 "memcache.add",
