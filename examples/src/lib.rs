@@ -15,3 +15,7 @@
 pub mod email_scan;
 pub mod fan_out;
 pub mod order_saga;
+
+/// Does nothing; calling it from a binary makes sure this crate, and so the
+/// registrations of its workflows and activities, is linked in.
+pub fn link() {}

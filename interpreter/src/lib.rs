@@ -27,4 +27,4 @@ pub use exec::step;
 pub use program::{Program, PureFn, PureFns, MAX_CONST_DEPTH, MAX_REGS};
 pub use replay::{replay, JournalEntry, ReplayError, Replayer};
 
-pub use state::{Config, RunState, Status, MAX_VALUE_DEPTH};
+pub use state::{Config, PendingEffect, RunState, Status, MAX_VALUE_DEPTH};

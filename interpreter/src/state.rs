@@ -7,6 +7,7 @@ use drover_ir::{Block, InstAddr, Policy, Reg, Value, WorkflowId};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{InterpError, WorkflowError};
+use crate::event::{EffectId, TimerId};
 use crate::program::Program;
 
 /// The largest `Config::max_value_depth` allowed.
@@ -80,6 +81,26 @@ impl Config {
     pub fn ticks(&self, ms: u64) -> u64 {
         ms.div_ceil(self.tick_ms.max(1))
     }
+}
+
+/// An effect or child workflow awaiting the result of its current attempt,
+/// as [`RunState::pending_effects`] lists it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PendingEffect<'a> {
+    /// Its id, which with the run id is its idempotency key.
+    pub id: EffectId,
+    /// The attempt in flight.
+    pub attempt: u32,
+    /// The effect's name, or the child workflow's.
+    pub name: &'a str,
+    /// Whether it is a child workflow.
+    pub child: bool,
+    /// The arguments it was performed with.
+    pub args: &'a [Value],
+    /// Its retry and timeout policy.
+    pub policy: &'a Policy,
+    /// The instruction that performed it.
+    pub at: InstAddr,
 }
 
 /// Where a run is.
@@ -285,6 +306,34 @@ impl RunState {
             .collect();
         waits.sort_unstable();
         waits.into_iter().map(|(_, n)| n).collect()
+    }
+
+    /// Effects and child workflows whose current attempt is in flight, in id
+    /// order: what a node must perform again after a restart. Attempts in
+    /// backoff are left out; their timer issues the next `Perform`.
+    pub fn pending_effects(&self) -> Vec<PendingEffect<'_>> {
+        self.pending
+            .iter()
+            .filter(|(_, p)| matches!(p.state, AttemptState::InFlight { .. }))
+            .map(|(id, p)| PendingEffect {
+                id: EffectId(*id),
+                attempt: p.attempt,
+                name: &p.name,
+                child: p.child,
+                args: &p.args,
+                policy: &p.policy,
+                at: p.at,
+            })
+            .collect()
+    }
+
+    /// Live timers as (id, tick they fire at), in id order: what a node must
+    /// arm again after a restart.
+    pub fn timers(&self) -> Vec<(TimerId, u64)> {
+        self.timers
+            .iter()
+            .map(|(id, t)| (TimerId(*id), t.at_tick))
+            .collect()
     }
 
     /// The state as MessagePack bytes, for [`RunState::restore`].

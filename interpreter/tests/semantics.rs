@@ -950,6 +950,40 @@ fn fibers_join_and_race() {
 }
 
 #[test]
+fn pending_effects_and_timers_list_what_a_restart_must_rearm() {
+    let p = common::program();
+    let mut s = RunState::new(&p, "fibers", Config::default()).unwrap();
+    step(&p, &mut s, 0, Event::Start { args: vec![] }).unwrap();
+    let pending: Vec<(EffectId, u32, bool)> = s
+        .pending_effects()
+        .iter()
+        .map(|e| (e.id, e.attempt, e.child))
+        .collect();
+    assert_eq!(
+        pending,
+        vec![(EffectId(0), 1, false), (EffectId(2), 1, false)]
+    );
+    assert_eq!(s.timers(), vec![(TimerId(1), 5), (TimerId(3), 10)]);
+    // A restored snapshot lists the same.
+    let restored = RunState::restore(&s.snapshot()).unwrap();
+    assert_eq!(restored.pending_effects(), s.pending_effects());
+    assert_eq!(restored.timers(), s.timers());
+    step(
+        &p,
+        &mut s,
+        1,
+        Event::EffectDone {
+            id: EffectId(0),
+            attempt: 1,
+            result: Ok(int(100)),
+        },
+    )
+    .unwrap();
+    let ids: Vec<EffectId> = s.pending_effects().iter().map(|e| e.id).collect();
+    assert_eq!(ids, vec![EffectId(2)]);
+}
+
+#[test]
 fn race_cancels_losers_and_ignores_their_events() {
     let mut m = ModuleBuilder::new();
     let e = m.effect(EffectKind::Activity, "slow", &[]);

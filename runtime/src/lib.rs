@@ -11,6 +11,7 @@
 //! runs its IR in the interpreter against the same responder, so the two can
 //! be compared.
 
+pub mod cli;
 pub mod client;
 mod effect;
 pub mod effects;
@@ -18,6 +19,7 @@ mod error;
 pub mod log;
 pub mod logs;
 pub mod native;
+pub mod node;
 pub mod registry;
 pub mod testing;
 
