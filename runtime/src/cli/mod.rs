@@ -39,9 +39,14 @@ enum Command {
 
 /// The `drover` binary's entry: parses `std::env::args` and runs.
 pub fn main() -> ExitCode {
-    let stdout = std::io::stdout();
-    let stderr = std::io::stderr();
-    let code = run_with(std::env::args_os(), &mut stdout.lock(), &mut stderr.lock());
+    // Unlocked handles: the node's loop writes log lines to stderr from its
+    // own thread while this one waits for the run, so holding the stderr
+    // lock here would deadlock the first run that logs.
+    let code = run_with(
+        std::env::args_os(),
+        &mut std::io::stdout(),
+        &mut std::io::stderr(),
+    );
     ExitCode::from(code)
 }
 
