@@ -23,7 +23,7 @@ fn text(b: &[u8]) -> String {
 
 const V1: &str = r#"
 #[activity]
-async fn fetch(id: i64) -> Result<i64, Error> { todo!() }
+async fn fetch(id: i64) -> Result<i64, Error> { Ok(id * 2) }
 
 #[workflow]
 async fn total(ids: Vec<i64>) -> Result<i64, Error> {
@@ -40,7 +40,7 @@ async fn ping() -> i64 { 1 }
 
 const V2: &str = r#"
 #[activity]
-async fn fetch(id: i64) -> Result<i64, Error> { todo!() }
+async fn fetch(id: i64) -> Result<i64, Error> { Ok(id * 2) }
 
 #[workflow]
 async fn total(ids: Vec<i64>, bonus: i64) -> Result<i64, Error> {

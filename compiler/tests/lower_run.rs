@@ -196,7 +196,7 @@ fn records_and_variants_update_in_place() {
 fn effects_activities_join_and_all() {
     let src = r#"
         #[activity]
-        async fn fetch(id: i64) -> Result<i64, Error> { todo!() }
+        async fn fetch(id: i64) -> Result<i64, Error> { Ok(id * 2) }
 
         #[workflow]
         async fn fan_out(ids: Vec<i64>) -> Result<Vec<i64>, Error> {

@@ -3,10 +3,10 @@ use drover::prelude::*;
 use drover::effects::{memcache, statsd, slack, pagerduty};
 
 #[activity(resources(scanner_license = 1))]
-pub async fn scan(sha256: String) -> Result<Verdict, Error> { todo!() }
+pub async fn scan(sha256: String) -> Result<Verdict, Error> { Err(Error::new("scanner", format!("no scanner for {sha256}"))) }
 
 #[pure]
-pub fn severity(v: &Verdict) -> String { todo!() }
+pub fn severity(v: &Verdict) -> String { format!("{v:?}") }
 
 #[workflow]
 pub async fn scan_email(email: Email) -> Result<Report, Error> {
