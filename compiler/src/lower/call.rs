@@ -854,17 +854,7 @@ impl Lowerer<'_> {
         let exit = self.em.block("spawned");
         self.em.jump(head);
         self.em.switch_to(head);
-        let more = self.em.reg();
-        self.em.emit(Inst::Lt {
-            dst: more,
-            a: i,
-            b: n,
-        });
-        self.em.emit(Inst::Branch {
-            cond: more,
-            then_block: body,
-            else_block: exit,
-        });
+        self.em.branch_while_less(i, n, body, exit);
         self.em.switch_to(body);
         let mut item = self.em.reg();
         self.em.emit(Inst::Index {
@@ -924,17 +914,7 @@ impl Lowerer<'_> {
         let exit = self.em.block("joined");
         self.em.jump(head);
         self.em.switch_to(head);
-        let more = self.em.reg();
-        self.em.emit(Inst::Lt {
-            dst: more,
-            a: j,
-            b: n,
-        });
-        self.em.emit(Inst::Branch {
-            cond: more,
-            then_block: body,
-            else_block: exit,
-        });
+        self.em.branch_while_less(j, n, body, exit);
         self.em.switch_to(body);
         let h = self.em.reg();
         self.em.emit(Inst::Index {

@@ -268,17 +268,7 @@ impl Lowerer<'_> {
         let exit = self.em.block("for_end");
         self.em.jump(head);
         self.em.switch_to(head);
-        let more = self.em.reg();
-        self.em.emit(Inst::Lt {
-            dst: more,
-            a: i,
-            b: n,
-        });
-        self.em.emit(Inst::Branch {
-            cond: more,
-            then_block: body,
-            else_block: exit,
-        });
+        self.em.branch_while_less(i, n, body, exit);
         self.em.switch_to(body);
         self.push_scope();
         let mut item = self.em.reg();

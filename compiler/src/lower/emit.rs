@@ -122,6 +122,21 @@ impl Emitter {
         }
     }
 
+    /// The test of a counted loop: `more = lt i, n; br more, body, exit`.
+    pub(crate) fn branch_while_less(&mut self, i: Reg, n: Reg, body: Block, exit: Block) {
+        let more = self.reg();
+        self.emit(Inst::Lt {
+            dst: more,
+            a: i,
+            b: n,
+        });
+        self.emit(Inst::Branch {
+            cond: more,
+            then_block: body,
+            else_block: exit,
+        });
+    }
+
     /// `dst = const v`, into a new register.
     pub(crate) fn konst(&mut self, v: Value) -> Reg {
         let dst = self.reg();
