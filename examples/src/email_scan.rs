@@ -14,8 +14,18 @@ use drover::effects::{http, memcache, pagerduty, slack, statsd};
 use drover::prelude::*;
 use serde::{Deserialize, Serialize};
 
-/// Where the scanning service listens.
-pub const SCANNER_URL: &str = "https://scanner.internal/v1/scan";
+/// The environment variable naming the scanning service's URL. When it is
+/// unset, [`scan`] checks the hash against [`LOCAL_SIGNATURES`] instead, so
+/// the example runs on a machine with no scanner.
+pub const SCANNER_URL_VAR: &str = "DROVER_SCANNER_URL";
+
+/// The local signature list used when no scanner is configured: SHA-256 of
+/// a known file → threat name. The one entry is the EICAR anti-virus test
+/// file, which every scanner reports and which is harmless.
+pub const LOCAL_SIGNATURES: &[(&str, &str)] = &[(
+    "275a021bbfb6489e54d471899f7db9d1663fc695ec2fe2a2c4538aabf651fd0f",
+    "EICAR-Test-File",
+)];
 
 /// An incoming email with one attachment.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -53,7 +63,8 @@ pub struct ScanReport {
     pub alerted: bool,
 }
 
-/// Scans an attachment with the scanning service. It holds one
+/// Scans an attachment with the scanning service at `$DROVER_SCANNER_URL`,
+/// or against the local signature list when that is unset. It holds one
 /// `scanner_license` while it runs, since the engine is licensed per
 /// concurrent scan; the node retries it with backoff.
 #[activity(
@@ -62,8 +73,14 @@ pub struct ScanReport {
     timeout = "30s"
 )]
 pub async fn scan(sha256: String) -> Result<Verdict, Error> {
+    let Some(url) = std::env::var(SCANNER_URL_VAR)
+        .ok()
+        .filter(|u| !u.is_empty())
+    else {
+        return Ok(local_verdict(&sha256));
+    };
     let body = serde_json::json!({ "sha256": sha256 });
-    let resp = http::request("POST", SCANNER_URL, &[], Some(body)).await?;
+    let resp = http::request("POST", &url, &[], Some(body)).await?;
     if resp.status != 200 {
         return Err(Error::new(
             "scanner",
@@ -72,6 +89,18 @@ pub async fn scan(sha256: String) -> Result<Verdict, Error> {
     }
     serde_json::from_value(resp.body)
         .map_err(|e| Error::new("scanner", format!("unreadable verdict: {e}")))
+}
+
+/// The verdict from [`LOCAL_SIGNATURES`].
+pub fn local_verdict(sha256: &str) -> Verdict {
+    let threat = LOCAL_SIGNATURES
+        .iter()
+        .find(|(hash, _)| hash.eq_ignore_ascii_case(sha256))
+        .map(|(_, name)| (*name).to_owned());
+    Verdict {
+        infected: threat.is_some(),
+        threat,
+    }
 }
 
 /// The Slack text for an infected email.

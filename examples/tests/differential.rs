@@ -211,7 +211,12 @@ fn email() -> impl Strategy<Value = Email> {
         })
 }
 
+/// The scanner URL these tests configure; every test sets the same value,
+/// so setting it from parallel tests is harmless.
+const SCANNER_URL: &str = "https://scanner.test/v1/scan";
+
 fn scan_answer(world: ScanWorld) -> impl Fn(&str, &[Value]) -> Result<Value, Error> {
+    std::env::set_var(email_scan::SCANNER_URL_VAR, SCANNER_URL);
     move |effect, args| {
         let keyed = match effect {
             "statsd.count" => format!("statsd.count:{}", str_arg(args, 0)),
@@ -227,12 +232,10 @@ fn scan_answer(world: ScanWorld) -> impl Fn(&str, &[Value]) -> Result<Value, Err
                 Cache::Miss => Ok(Value::Null),
                 Cache::Down => Err(Error::new("connection_refused", "memcached is down")),
             },
-            "http.request" if str_arg(args, 1) == email_scan::SCANNER_URL => {
-                Ok(match &world.scanner {
-                    Ok(v) => http_response(200, serde_json::to_value(v).unwrap()),
-                    Err(status) => http_response(*status, serde_json::json!({"error": "busy"})),
-                })
-            }
+            "http.request" if str_arg(args, 1) == SCANNER_URL => Ok(match &world.scanner {
+                Ok(v) => http_response(200, serde_json::to_value(v).unwrap()),
+                Err(status) => http_response(*status, serde_json::json!({"error": "busy"})),
+            }),
             "slack.post" => Ok(to_value(&slack::Posted {
                 channel: "C1".into(),
                 ts: "1.0".into(),

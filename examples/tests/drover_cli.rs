@@ -64,3 +64,91 @@ fn an_unknown_workflow_names_the_linked_ones() {
         "{err}"
     );
 }
+
+const EICAR_SHA256: &str = "275a021bbfb6489e54d471899f7db9d1663fc695ec2fe2a2c4538aabf651fd0f";
+
+fn email_input(message_id: &str, sha256: &str) -> String {
+    format!(
+        r#"{{"message_id": "{message_id}", "sender": "a@example.com", "attachment_sha256": "{sha256}"}}"#
+    )
+}
+
+#[test]
+fn scan_email_runs_on_embedded_fallbacks_and_prints_result_and_trace() {
+    // The README's first command: no servers, no scanner configured.
+    let input = email_input("m-1", EICAR_SHA256);
+    let (code, out, err) = drover(
+        &["run", "scan_email", "--input", &input],
+        Duration::from_secs(60),
+    );
+    assert_eq!(code, 0, "stdout:\n{out}\nstderr:\n{err}");
+    // The trace: every effect in order, each summarised by its integration.
+    let order = [
+        "statsd.count name=\"email.received\"",
+        "memcache.get key=\"verdict:",
+        "email.cache_miss",
+        "scan(",
+        "memcache.set key=\"verdict:",
+        "email.infected",
+        "slack.post(",
+        "pagerduty.trigger(",
+    ];
+    let mut at = 0;
+    for want in order {
+        let found = out[at..].find(want).unwrap_or_else(|| {
+            panic!("`{want}` missing, or out of order, in:\n{out}");
+        });
+        at += found + want.len();
+    }
+    assert!(out.contains("\"alerted\": true"), "{out}");
+    assert!(out.contains("\"threat\": \"EICAR-Test-File\""), "{out}");
+}
+
+#[test]
+fn scan_email_caches_verdicts_in_a_real_memcached() {
+    let addr = std::env::var("DROVER_MEMCACHED").unwrap_or_else(|_| "127.0.0.1:11211".into());
+    if std::net::TcpStream::connect(&addr).is_err() {
+        let why = format!("no memcached listens at {addr} (set DROVER_MEMCACHED)");
+        if std::env::var("DROVER_REQUIRE_SERVICES").is_ok_and(|v| v == "1") {
+            panic!("{why}");
+        }
+        eprintln!("skipped: {why}");
+        return;
+    }
+    // A hash no other run has used, so the first run misses.
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let sha = format!("{nanos:032x}{:08x}", std::process::id());
+    let input = email_input("m-2", &sha);
+    let run = || {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_drover"));
+        cmd.args(["run", "scan_email", "--json", "--input", &input])
+            .env("DROVER_MEMCACHE_SERVERS", &addr);
+        let out = cmd.output().expect("drover runs");
+        assert!(out.status.success(), "{out:?}");
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("--json output");
+        v
+    };
+    let first = run();
+    assert_eq!(
+        first["outcome"]["completed"]["Ok"]["cached"], false,
+        "{first}"
+    );
+    let second = run();
+    assert_eq!(
+        second["outcome"]["completed"]["Ok"]["cached"], true,
+        "{second}"
+    );
+    let effects: Vec<&str> = second["trace"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["effect"].as_str().unwrap())
+        .collect();
+    assert!(
+        !effects.contains(&"scan"),
+        "a cached verdict is not rescanned: {effects:?}"
+    );
+}

@@ -4,13 +4,14 @@
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Instant;
 
 use clap::Args;
 use drover_ir::Value;
 
 use super::{EXIT_BAD_INPUT, EXIT_NODE, EXIT_RUN_FAILED};
-use crate::node::{Node, NodeConfig, NodeError, Outcome, RunInfo, TraceItem};
+use crate::node::{IntegrationEffects, Node, NodeConfig, NodeError, Outcome, RunInfo, TraceItem};
 use crate::registry;
 
 /// Arguments of `drover run`.
@@ -35,6 +36,11 @@ pub struct RunArgs {
     /// A resource capacity, as NAME=UNITS (repeatable).
     #[arg(long = "resource", value_name = "NAME=UNITS")]
     resources: Vec<String>,
+    /// The integrations' config (TOML). Sections present connect to real
+    /// servers; the rest use embedded fallbacks. `DROVER_*` environment
+    /// variables apply over it.
+    #[arg(long, env = "DROVER_CONFIG")]
+    config: Option<PathBuf>,
 }
 
 /// Why `drover run` stopped early.
@@ -140,9 +146,13 @@ impl RunArgs {
             .map_err(|e| Failure::Node(NodeError::Refused(format!("tokio runtime: {e}"))))?;
         let workflow = self.workflow;
         let tick_ms = self.tick_ms;
+        let config_path = self.config;
         runtime.block_on(async move {
             let started = Instant::now();
-            let (node, _report) = Node::open(config).await?;
+            let effects = IntegrationEffects::from_config_file(config_path.as_deref())
+                .await
+                .map_err(|e| Failure::BadInput(e.to_string()))?;
+            let (node, _report) = Node::open_with(config, Arc::new(effects)).await?;
             let result = async {
                 let run = node.start(&workflow, args, None).await?;
                 let outcome = node.result(run).await?;
@@ -246,22 +256,30 @@ fn human(d: &Finished) -> String {
     let first = d.trace.first().map_or(0, |t| t.tick);
     for t in &d.trace {
         let took = t.duration_ms.map_or("…".to_owned(), |ms| format!("{ms}ms"));
-        let result = match (&t.result, t.ok) {
-            (None, _) => "(no result)".to_owned(),
-            (Some(r), true) => format!("→ {r}"),
-            (Some(r), false) => format!("✗ {r}"),
-        };
         let retry = if t.attempt > 1 {
             format!(" (attempt {})", t.attempt)
         } else {
             String::new()
         };
+        let mark = if t.result.is_some() && !t.ok {
+            "✗ "
+        } else {
+            ""
+        };
+        // An integration's summary names the effect, the request and the
+        // answer, with secrets redacted; other effects show their arguments.
+        let what = match (&t.summary, &t.result) {
+            (Some(summary), _) => format!("{mark}{summary}"),
+            (None, None) => format!("{}({}) (no result)", t.effect, t.args),
+            (None, Some(r)) => {
+                let arrow = if t.ok { "→" } else { "✗" };
+                format!("{}({}) {arrow} {r}", t.effect, t.args)
+            }
+        };
         let _ = writeln!(
             out,
-            "{:>6}ms  {took:>7}  {}({}){retry} {result}",
+            "{:>6}ms  {took:>7}  {what}{retry}",
             t.tick.saturating_sub(first) * d.tick_ms,
-            t.effect,
-            t.args
         );
     }
     let _ = writeln!(out);

@@ -7,7 +7,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
-use drover_interpreter::{Command, EffectId, Event, Program};
+use drover_interpreter::{Command, EffectError, EffectId, Event, Program};
 use drover_ir::wire::{hash_bytes, ModuleHash};
 use drover_ir::Value;
 use drover_store::{
@@ -774,7 +774,14 @@ impl<S: Store> NodeHandle<S> {
         for (_, bytes) in &journal {
             entries.push(codec::decode_entry(bytes)?);
         }
-        Ok(trace_of(&entries, self.tick_ms))
+        let handler = self.executor.handler();
+        let summarize = |effect: &str,
+                         args: &[Value],
+                         id: u64,
+                         result: Option<Result<&Value, &EffectError>>| {
+            handler.summarize(effect, args, &format!("{run}/{id}"), result)
+        };
+        Ok(trace_of(&entries, self.tick_ms, &summarize))
     }
 
     /// Deploys a `.dbc` module: verified, stored, and used by new starts of
@@ -846,13 +853,21 @@ fn summary(v: &str) -> String {
     }
 }
 
+/// An integration's summary of `(effect, args, effect id, result)`.
+pub(crate) type Summarize<'a> =
+    dyn Fn(&str, &[Value], u64, Option<Result<&Value, &EffectError>>) -> Option<String> + 'a;
+
 /// Pairs each perform (and child start) with the result that answered it.
+/// `summarize` gives an integration's own one-line summary (secrets
+/// redacted) of an effect, its arguments and its result when it has one.
 pub(crate) fn trace_of(
     entries: &[drover_interpreter::JournalEntry],
     tick_ms: u64,
+    summarize: &Summarize<'_>,
 ) -> Vec<TraceItem> {
     let mut items: Vec<TraceItem> = Vec::new();
-    let mut open: HashMap<(u64, u32), usize> = HashMap::new();
+    // Each open item's raw arguments, for the summary once its result comes.
+    let mut open: HashMap<(u64, u32), (usize, &[Value])> = HashMap::new();
     for e in entries {
         if let Event::EffectDone {
             id,
@@ -860,9 +875,12 @@ pub(crate) fn trace_of(
             result,
         } = &e.event
         {
-            if let Some(&i) = open.get(&(id.0, *attempt)) {
+            if let Some(&(i, args)) = open.get(&(id.0, *attempt)) {
                 let item = &mut items[i];
                 if item.result.is_none() {
+                    if let Some(s) = summarize(&item.effect, args, id.0, Some(result.as_ref())) {
+                        item.summary = Some(s);
+                    }
                     item.ok = result.is_ok();
                     item.result = Some(summary(&match result {
                         Ok(v) => v.to_string(),
@@ -887,13 +905,20 @@ pub(crate) fn trace_of(
                 } => (id.0, 1, format!("child:{workflow}"), args),
                 _ => continue,
             };
-            let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
-            open.insert((id, attempt), items.len());
+            let text: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+            open.insert((id, attempt), (items.len(), args.as_slice()));
+            let request = summarize(&effect, args, id, None);
             items.push(TraceItem {
                 id,
+                // Redacted by the integration when it summarises its own
+                // effect, so secrets in arguments never reach a trace.
+                args: match &request {
+                    Some(_) => String::new(),
+                    None => summary(&text.join(", ")),
+                },
+                summary: request,
                 effect,
                 attempt,
-                args: summary(&args.join(", ")),
                 result: None,
                 ok: false,
                 tick: e.tick,

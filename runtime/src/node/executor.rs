@@ -38,6 +38,20 @@ pub trait EffectHandler: Send + Sync + 'static {
     /// Performs one attempt. An `Err` with `retryable` set lets the run's
     /// retry policy try again.
     fn perform(&self, call: EffectCall) -> BoxFuture<'static, Result<Value, EffectError>>;
+
+    /// A one-line summary of a call and its result (`None` while it has
+    /// none) for `drover trace`, with secrets redacted; `None` to let the
+    /// trace show the arguments and result as they are.
+    fn summarize(
+        &self,
+        effect: &str,
+        args: &[Value],
+        key: &str,
+        result: Option<Result<&Value, &EffectError>>,
+    ) -> Option<String> {
+        let _ = (effect, args, key, result);
+        None
+    }
 }
 
 /// A message an [`EmbeddedEffects`] sink received instead of a real server.
@@ -320,6 +334,11 @@ impl Executor {
             resources: Arc::new(resources),
             profiles: Arc::default(),
         }
+    }
+
+    /// The handler performing built-in effects.
+    pub fn handler(&self) -> &Arc<dyn EffectHandler> {
+        &self.handler
     }
 
     /// The profiles measured so far.

@@ -14,6 +14,7 @@
 pub mod codec;
 mod driver;
 pub mod executor;
+pub mod integrations;
 pub mod logic;
 mod profile;
 mod timers;
@@ -30,6 +31,7 @@ pub use codec::CodecError;
 pub use driver::{Node, NodeHandle};
 pub use drover_store::{RunFilter, RunId, RunStatus, RunSummary, StoreError};
 pub use executor::{EffectCall, EffectHandler, EmbeddedEffects, SinkItem};
+pub use integrations::{IntegrationEffects, SetupError};
 pub use profile::EffectProfile;
 
 /// How a node is set up.
@@ -130,8 +132,13 @@ pub struct TraceItem {
     pub effect: String,
     /// The attempt, from 1.
     pub attempt: u32,
-    /// The arguments, shortened.
+    /// The arguments, shortened; empty when the integration gives a
+    /// [`summary`](Self::summary) instead (it redacts secrets).
     pub args: String,
+    /// The integration's one-line summary of request and response, secrets
+    /// redacted; `None` for activities, children and `sys.*`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub summary: Option<String>,
     /// The result, shortened; `None` while no result is journaled.
     pub result: Option<String>,
     /// Whether the result was `Ok`.

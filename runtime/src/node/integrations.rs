@@ -1,0 +1,119 @@
+//! The node's [`EffectHandler`] over [`drover_integrations::Integrations`]:
+//! every namespace the registry serves (real servers where configured,
+//! their embedded fallbacks where not) goes there; `sys.*` and anything the
+//! registry does not serve falls back to [`EmbeddedEffects`].
+
+use std::path::Path;
+use std::sync::Arc;
+
+use drover_integrations::{Config, ConfigError, EffectFailure, Integrations};
+use drover_interpreter::EffectError;
+use drover_ir::catalog;
+use drover_ir::Value;
+use futures::future::BoxFuture;
+
+use super::executor::{EffectCall, EffectHandler, EmbeddedEffects};
+
+/// Built-in effects through the integrations registry, with the in-process
+/// fallbacks for the rest.
+pub struct IntegrationEffects {
+    integrations: Arc<Integrations>,
+    fallback: EmbeddedEffects,
+}
+
+/// Why the node's integrations could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    /// The config file or an environment variable is wrong.
+    #[error("{}", .0.render())]
+    Config(#[from] ConfigError),
+    /// An integration could not be built from a valid config.
+    #[error("integrations: {0}")]
+    Build(#[from] drover_integrations::BuildError),
+}
+
+impl IntegrationEffects {
+    /// A handler over `integrations`.
+    pub fn new(integrations: Integrations) -> Self {
+        IntegrationEffects {
+            integrations: Arc::new(integrations),
+            fallback: EmbeddedEffects::new(),
+        }
+    }
+
+    /// Reads the config file at `path` (if any) and the `DROVER_*`
+    /// environment over it, and builds every integration: real ones for the
+    /// sections present, embedded fallbacks for the rest. Must run inside a
+    /// tokio runtime.
+    pub async fn from_config_file(path: Option<&Path>) -> Result<Self, SetupError> {
+        let config = Config::load(path)?;
+        Ok(Self::new(Integrations::from_config(&config).await?))
+    }
+
+    /// The registry, for health checks and resources.
+    pub fn integrations(&self) -> &Arc<Integrations> {
+        &self.integrations
+    }
+
+    /// Which namespaces run on embedded fallbacks.
+    pub fn embedded_namespaces(&self) -> Vec<&'static str> {
+        self.integrations
+            .namespaces()
+            .filter(|ns| self.integrations.is_embedded(ns))
+            .collect()
+    }
+
+    /// Whether `effect` is performed by the registry rather than the fallback.
+    fn served(&self, effect: &str) -> bool {
+        let ns = catalog::namespace(effect);
+        ns != "sys" && self.integrations.get(ns).is_some()
+    }
+}
+
+fn to_effect_error(f: EffectFailure) -> EffectError {
+    EffectError {
+        kind: f.kind,
+        message: f.message,
+        retryable: f.retryable,
+    }
+}
+
+impl EffectHandler for IntegrationEffects {
+    fn perform(&self, call: EffectCall) -> BoxFuture<'static, Result<Value, EffectError>> {
+        if !self.served(&call.effect) {
+            return self.fallback.perform(call);
+        }
+        let integrations = self.integrations.clone();
+        Box::pin(async move {
+            integrations
+                .perform(&call.effect, call.args, &call.key, call.attempt, None)
+                .await
+                .map_err(to_effect_error)
+        })
+    }
+
+    fn summarize(
+        &self,
+        effect: &str,
+        args: &[Value],
+        key: &str,
+        result: Option<Result<&Value, &EffectError>>,
+    ) -> Option<String> {
+        if !self.served(effect) {
+            return None;
+        }
+        let (_, op) = effect.split_once('.')?;
+        let call = drover_integrations::EffectCall::new(op, args.to_vec(), key);
+        let result = match result {
+            Some(Ok(v)) => Ok(v.clone()),
+            Some(Err(e)) => Err(EffectFailure {
+                kind: e.kind.clone(),
+                message: e.message.clone(),
+                retryable: e.retryable,
+            }),
+            // Still waiting: summarise the request alone.
+            None => Err(EffectFailure::retryable("pending", "no result yet")),
+        };
+        Some(self.integrations.summarize(effect, &call, &result))
+    }
+}
