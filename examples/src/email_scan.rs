@@ -1,7 +1,7 @@
 //! Email virus scanner: look the attachment's hash up in memcache; on a miss
 //! scan it (an activity holding one scanner licence) and cache the verdict;
-//! if it is infected, post to Slack and page the on-call. Metrics go to
-//! statsd throughout.
+//! if it is infected, post to Slack and page the on-call; publish the report
+//! to the `email.verdicts` queue. Metrics go to statsd throughout.
 //!
 //! ```sh
 //! dslc compile examples/src/email_scan.rs -o /tmp/out
@@ -10,7 +10,7 @@
 //!   --effects examples/effects/scan_email.json
 //! ```
 
-use drover::effects::{http, memcache, pagerduty, slack, statsd};
+use drover::effects::{http, memcache, pagerduty, rabbitmq, slack, statsd};
 use drover::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -162,10 +162,14 @@ pub async fn scan_email(email: Email) -> Result<ScanReport, Error> {
         .await?;
         alerted = true;
     }
-    Ok(ScanReport {
+    let report = ScanReport {
         message_id: email.message_id,
         verdict,
         cached: from_cache,
         alerted,
-    })
+    };
+    // Downstream mail filters take verdicts from the queue; the message id
+    // is the effect id, so a retried publish is recognisable.
+    rabbitmq::publish("", "email.verdicts", &report).await?;
+    Ok(report)
 }

@@ -226,7 +226,7 @@ fn scan_answer(world: ScanWorld) -> impl Fn(&str, &[Value]) -> Result<Value, Err
             return Err(Error::new("unavailable", format!("{keyed} is down")));
         }
         match effect {
-            "statsd.count" | "memcache.set" => Ok(Value::Null),
+            "statsd.count" | "memcache.set" | "rabbitmq.publish" => Ok(Value::Null),
             "memcache.get" => match &world.cache {
                 Cache::Hit(v) => Ok(to_value(v)),
                 Cache::Miss => Ok(Value::Null),

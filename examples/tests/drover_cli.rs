@@ -92,6 +92,7 @@ fn scan_email_runs_on_embedded_fallbacks_and_prints_result_and_trace() {
         "email.infected",
         "slack.post(",
         "pagerduty.trigger(",
+        "rabbitmq.publish",
     ];
     let mut at = 0;
     for want in order {

@@ -119,6 +119,7 @@ fn scan_email_runs_through_dslc() {
             "statsd.count",
             "slack.post",
             "pagerduty.trigger",
+            "rabbitmq.publish",
         ]
     );
 }
