@@ -8,6 +8,10 @@
 //! in order, body as JSON when the response says JSON and parses, else as
 //! a string. Hosts listed in `[http] hosts` are rate limited per host.
 //!
+//! Trace summaries show the method, the URL without user info or secret
+//! query values, the headers without credentials, and bodies only as their
+//! size: a body may be a login or a token.
+//!
 //! Without an `[http]` section the effect cannot answer arbitrary URLs, so
 //! it fails with a permanent `unavailable` naming the section to add.
 
@@ -223,6 +227,19 @@ fn redact_headers(v: &Value) -> Value {
     }
 }
 
+/// A body as its kind and approximate size, for summaries.
+fn body_size(v: &Value) -> Value {
+    match v {
+        Value::Null => Value::Null,
+        Value::Str(s) => Value::Str(format!("<string, {} bytes>", s.len())),
+        other => Value::Str(format!(
+            "<{}, ~{} bytes>",
+            other.kind(),
+            other.approx_size()
+        )),
+    }
+}
+
 impl HttpIntegration {
     /// The integration as configured.
     pub fn new(c: &HttpConfig) -> Self {
@@ -379,11 +396,18 @@ impl Integration for HttpIntegration {
         if let Some(h) = c.args.get(2) {
             c.args[2] = redact_headers(h);
         }
-        // The response: status and body; its headers may set cookies.
+        // Bodies may carry credentials (a login, a token endpoint's answer)
+        // and response headers may set cookies: show sizes and the status.
+        if let Some(b) = c.args.get(3) {
+            c.args[3] = body_size(b);
+        }
         let shown = result.as_ref().map(|v| {
             Value::record([
                 ("status", v.get_field("status").cloned().unwrap_or_default()),
-                ("body", v.get_field("body").cloned().unwrap_or_default()),
+                (
+                    "body",
+                    v.get_field("body").map(body_size).unwrap_or_default(),
+                ),
             ])
         });
         summary::call("http", &c, &shown.map_err(Clone::clone))
