@@ -399,3 +399,43 @@ async fn summaries_never_show_credentials() {
         "{line}"
     );
 }
+
+#[tokio::test]
+async fn the_registry_builds_every_web_integration_from_config_and_dispatches() {
+    let (srv, base) = server().await;
+    let addr = base.trim_start_matches("http://");
+    let toml = format!(
+        "[slack]\ntoken = \"xoxb-1-2-abc\"\nurl = \"{base}/api\"\n\n\
+         [pagerduty]\nrouting_key = \"0123456789abcdef0123456789abcdef\"\nurl = \"{base}\"\n\n\
+         [consul]\naddr = \"{addr}\"\n\n\
+         [http]\nhosts = {{ \"127.0.0.1\" = {{ rate_per_second = 50, burst = 5 }} }}\n"
+    );
+    let config = Config::from_toml(&toml, "drover.toml").unwrap();
+    let reg = drover_integrations::Integrations::from_config(&config)
+        .await
+        .unwrap();
+    for ns in ["slack", "pagerduty", "consul", "http"] {
+        assert!(!reg.is_embedded(ns), "{ns}");
+    }
+    let names: Vec<String> = reg.resources().into_iter().map(|r| r.name).collect();
+    for want in ["http.host.127.0.0.1", "pagerduty.events", "slack.channel"] {
+        assert!(names.iter().any(|n| n == want), "{want} not in {names:?}");
+    }
+    let args = vec![
+        s("GET"),
+        s(&format!("{base}/echo")),
+        Value::Null,
+        Value::Null,
+    ];
+    let r = reg
+        .perform("http.request", args.clone(), "run-reg/1", 1, None)
+        .await;
+    assert_eq!(
+        r.as_ref().unwrap().get_field("status"),
+        Some(&Value::Int(201))
+    );
+    assert_eq!(srv.seen.all()[0].1, "run-reg/1");
+    let c = EffectCall::new("request", args, "run-reg/1");
+    let line = reg.summarize("http.request", &c, &r);
+    assert!(line.starts_with("http.request method=\"GET\""), "{line}");
+}

@@ -37,7 +37,8 @@ pub const SEVERITIES: &[&str] = &["critical", "error", "warning", "info"];
 /// The PagerDuty integration.
 pub struct PagerDutyIntegration {
     mode: Mode,
-    limiter: RateLimiter,
+    /// The routing key's bucket; none when embedded (no remote quota).
+    limiter: Option<RateLimiter>,
     per_minute: u32,
 }
 
@@ -270,7 +271,10 @@ impl PagerDutyIntegration {
                 routing_key: c.routing_key.clone(),
                 max_attempts: c.max_attempts,
             },
-            limiter: RateLimiter::new(f64::from(c.rate_per_minute) / 60.0, c.rate_per_minute),
+            limiter: Some(RateLimiter::new(
+                f64::from(c.rate_per_minute) / 60.0,
+                c.rate_per_minute,
+            )),
             per_minute: c.rate_per_minute,
         }
     }
@@ -280,7 +284,7 @@ impl PagerDutyIntegration {
         let per_minute = config::defaults::RATE_PER_MINUTE;
         PagerDutyIntegration {
             mode: Mode::Embedded(Incidents::default()),
-            limiter: RateLimiter::new(f64::from(per_minute) / 60.0, per_minute),
+            limiter: None,
             per_minute,
         }
     }
@@ -306,7 +310,9 @@ impl Integration for PagerDutyIntegration {
     async fn perform(&self, call: EffectCall<'_>) -> Result<Value, EffectFailure> {
         let what = format!("pagerduty.{}", call.op);
         let (key, event) = parse(&call)?;
-        self.limiter.take(&what, "events", call.deadline).await?;
+        if let Some(l) = &self.limiter {
+            l.take(&what, "events", call.deadline).await?;
+        }
         let (client, url, routing_key, max_attempts) = match &self.mode {
             Mode::Embedded(incidents) => {
                 incidents.event(&key, &event);
@@ -401,6 +407,9 @@ impl Integration for PagerDutyIntegration {
     }
 
     fn resources(&self) -> Vec<ResourceDecl> {
+        if self.limiter.is_none() {
+            return Vec::new();
+        }
         vec![ResourceDecl {
             name: "pagerduty.events".into(),
             limit: ResourceLimit::Rate {
