@@ -38,14 +38,19 @@ struct DbConfig {
     replicas: Vec<String>,
 }
 
+/// A stored value: (raw bytes, create index, modify index).
+type Entry = (Vec<u8>, u64, u64);
+/// A registered instance: (id, name, address, port, passing).
+type Registered = (String, String, String, u16, bool);
+
 #[derive(Default)]
 struct Consul {
     faults: Faults,
     /// key -> (raw value, create index, modify index)
-    kv: Mutex<BTreeMap<String, (Vec<u8>, u64, u64)>>,
+    kv: Mutex<BTreeMap<String, Entry>>,
     index: Mutex<u64>,
     /// (id, name, address, port, passing)
-    services: Mutex<Vec<(String, String, String, u16, bool)>>,
+    services: Mutex<Vec<Registered>>,
 }
 
 impl Consul {

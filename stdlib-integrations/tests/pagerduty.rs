@@ -86,7 +86,7 @@ async fn enqueue(State(s): State<Arc<PagerDuty>>, headers: HeaderMap, body: Byte
         {
             return invalid("payload.summary is required (at most 1024 characters)");
         }
-        if !p["source"].as_str().is_some_and(|x| !x.is_empty()) {
+        if p["source"].as_str().is_none_or(str::is_empty) {
             return invalid("payload.source is required");
         }
         let sev = p["severity"].as_str().unwrap_or("");
