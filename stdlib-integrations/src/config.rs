@@ -16,6 +16,9 @@
 //! sample_rates = { "api.calls" = 0.1 }
 //! ```
 //!
+//! `[slack]`, `[pagerduty]`, `[consul]` and `[http]` are documented in
+//! their integrations' `config` modules ([`crate::slack::config`], ...).
+//!
 //! A missing section selects the integration's embedded fallback. Each key
 //! has an environment variable that overrides it (`DROVER_MEMCACHE_SERVERS`
 //! as a comma-separated list, `DROVER_STATSD_TAGS` as `k:v,k2:v2`, the rest
