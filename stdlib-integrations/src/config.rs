@@ -16,6 +16,9 @@
 //! sample_rates = { "api.calls" = 0.1 }
 //! ```
 //!
+//! `[slack]`, `[pagerduty]`, `[consul]` and `[http]` are documented in
+//! their integrations' `config` modules ([`crate::slack::config`], ...).
+//!
 //! A missing section selects the integration's embedded fallback. Each key
 //! has an environment variable that overrides it (`DROVER_MEMCACHE_SERVERS`
 //! as a comma-separated list, `DROVER_STATSD_TAGS` as `k:v,k2:v2`, the rest
@@ -35,6 +38,10 @@ use miette::{Diagnostic, LabeledSpan, NamedSource};
 use serde::Deserialize;
 use toml::Spanned;
 
+pub use crate::consul::ConsulConfig;
+pub use crate::http::{HostRate, HttpConfig};
+pub use crate::pagerduty::PagerDutyConfig;
+pub use crate::slack::SlackConfig;
 use crate::statsd::line::{check_metric_name, check_tag_key, check_tag_value};
 use crate::Secret;
 
@@ -45,6 +52,14 @@ pub struct Config {
     pub memcache: Option<MemcacheConfig>,
     /// `[statsd]`.
     pub statsd: Option<StatsdConfig>,
+    /// `[slack]`.
+    pub slack: Option<SlackConfig>,
+    /// `[pagerduty]`.
+    pub pagerduty: Option<PagerDutyConfig>,
+    /// `[consul]`.
+    pub consul: Option<ConsulConfig>,
+    /// `[http]`.
+    pub http: Option<HttpConfig>,
 }
 
 /// `[memcache]`: real memcached servers.
@@ -193,10 +208,10 @@ impl ConfigError {
 
 /// Collects issues while reading one source.
 #[derive(Default)]
-struct Issues(Vec<ConfigIssue>);
+pub(crate) struct Issues(Vec<ConfigIssue>);
 
 impl Issues {
-    fn push(
+    pub(crate) fn push(
         &mut self,
         key: impl Into<String>,
         reason: impl fmt::Display,
@@ -216,6 +231,10 @@ impl Issues {
 struct RawFile {
     memcache: Option<Spanned<RawMemcache>>,
     statsd: Option<Spanned<RawStatsd>>,
+    slack: Option<Spanned<crate::slack::config::RawSlack>>,
+    pagerduty: Option<Spanned<crate::pagerduty::config::RawPagerDuty>>,
+    consul: Option<Spanned<crate::consul::config::RawConsul>>,
+    http: Option<Spanned<crate::http::config::RawHttp>>,
 }
 
 #[derive(Deserialize)]
@@ -251,7 +270,7 @@ const FLUSH_RANGE: (i64, i64) = (1, 60_000);
 const MAX_SERVERS: usize = 64;
 const MAX_TAGS: usize = 64;
 
-fn in_range(v: i64, (min, max): (i64, i64)) -> Result<i64, String> {
+pub(crate) fn in_range(v: i64, (min, max): (i64, i64)) -> Result<i64, String> {
     if (min..=max).contains(&v) {
         Ok(v)
     } else {
@@ -325,6 +344,18 @@ impl Config {
         let config = Config {
             memcache: raw.memcache.map(|m| memcache_from_raw(m, &mut issues)),
             statsd: raw.statsd.map(|s| statsd_from_raw(s, &mut issues)),
+            slack: raw
+                .slack
+                .map(|s| crate::slack::config::from_raw(s, &mut issues)),
+            pagerduty: raw
+                .pagerduty
+                .map(|s| crate::pagerduty::config::from_raw(s, &mut issues)),
+            consul: raw
+                .consul
+                .map(|s| crate::consul::config::from_raw(s, &mut issues)),
+            http: raw
+                .http
+                .map(|s| crate::http::config::from_raw(s, &mut issues)),
         };
         if issues.0.is_empty() {
             Ok(config)
@@ -366,6 +397,10 @@ impl Config {
         let mut issues = Issues::default();
         self.apply_memcache_env(&var, &mut issues);
         self.apply_statsd_env(&var, &mut issues);
+        crate::slack::config::apply_env(&mut self.slack, &var, &mut issues);
+        crate::pagerduty::config::apply_env(&mut self.pagerduty, &var, &mut issues);
+        crate::consul::config::apply_env(&mut self.consul, &var, &mut issues);
+        crate::http::config::apply_env(&mut self.http, &var, &mut issues);
         if issues.0.is_empty() {
             Ok(())
         } else {
@@ -531,7 +566,7 @@ fn key_at(text: &str, at: usize) -> Option<String> {
     })
 }
 
-fn env_int(
+pub(crate) fn env_int(
     var: &impl Fn(&str) -> Option<String>,
     name: &str,
     range: (i64, i64),
@@ -561,7 +596,7 @@ fn check_prefix(p: &str) -> Result<(), String> {
 }
 
 /// Reads an optional spanned integer key within `range`.
-fn spanned_int(
+pub(crate) fn spanned_int(
     v: Option<Spanned<i64>>,
     key: &str,
     range: (i64, i64),

@@ -19,14 +19,22 @@
 
 mod args;
 pub mod config;
+pub mod consul;
+pub mod http;
 mod integration;
 pub mod memcache;
+pub mod pagerduty;
 mod registry;
 mod secret;
+pub mod slack;
 pub mod statsd;
 mod summary;
+pub mod web;
 
-pub use config::{Config, ConfigError, MemcacheConfig, StatsdConfig};
+pub use config::{
+    Config, ConfigError, ConsulConfig, HttpConfig, MemcacheConfig, PagerDutyConfig, SlackConfig,
+    StatsdConfig,
+};
 pub use integration::{
     DynIntegration, EffectCall, EffectFailure, Health, HealthStatus, Integration, ResourceDecl,
     ResourceLimit,

@@ -8,7 +8,11 @@ use drover_ir::catalog::{self, BUILTIN_EFFECTS};
 use drover_ir::Value;
 
 use crate::config::{defaults, Config};
+use crate::consul::ConsulIntegration;
+use crate::http::HttpIntegration;
 use crate::memcache::{EmbeddedCache, MemcacheError, MemcacheIntegration, ServerCache};
+use crate::pagerduty::PagerDutyIntegration;
+use crate::slack::SlackIntegration;
 use crate::statsd::{Aggregates, Aggregator, Shaping, StatsdError, StatsdIntegration, UdpSink};
 use crate::{DynIntegration, EffectCall, EffectFailure, Health, Integration, ResourceDecl};
 
@@ -34,6 +38,9 @@ pub enum BuildError {
     /// The statsd integration could not be set up.
     #[error(transparent)]
     Statsd(#[from] StatsdError),
+    /// The Consul integration could not be set up.
+    #[error("consul: {0}")]
+    Consul(String),
 }
 
 /// The integrations of a node, by namespace.
@@ -85,7 +92,41 @@ impl Integrations {
                 reg.embedded.insert("statsd");
             }
         }
+        reg.register_web(config)?;
         Ok(reg)
+    }
+
+    /// Slack, PagerDuty, Consul and `http`: the HTTP-based integrations.
+    fn register_web(&mut self, config: &Config) -> Result<(), BuildError> {
+        match &config.slack {
+            Some(c) => self.register(SlackIntegration::new(c))?,
+            None => {
+                self.register(SlackIntegration::embedded())?;
+                self.embedded.insert("slack");
+            }
+        }
+        match &config.pagerduty {
+            Some(c) => self.register(PagerDutyIntegration::new(c))?,
+            None => {
+                self.register(PagerDutyIntegration::embedded())?;
+                self.embedded.insert("pagerduty");
+            }
+        }
+        match &config.consul {
+            Some(c) => self.register(ConsulIntegration::new(c).map_err(BuildError::Consul)?)?,
+            None => {
+                self.register(ConsulIntegration::embedded())?;
+                self.embedded.insert("consul");
+            }
+        }
+        match &config.http {
+            Some(c) => self.register(HttpIntegration::new(c))?,
+            None => {
+                self.register(HttpIntegration::unconfigured())?;
+                self.embedded.insert("http");
+            }
+        }
+        Ok(())
     }
 
     /// Adds an integration, checking its operations against the catalog.

@@ -19,8 +19,11 @@ fn s(x: &str) -> Value {
 #[tokio::test]
 async fn an_empty_config_runs_everything_embedded() {
     let reg = Integrations::from_config(&Config::default()).await.unwrap();
-    assert_eq!(reg.namespaces().collect::<Vec<_>>(), ["memcache", "statsd"]);
-    assert!(reg.is_embedded("memcache") && reg.is_embedded("statsd"));
+    let served: Vec<&str> = reg.namespaces().collect();
+    for ns in ["consul", "http", "memcache", "pagerduty", "slack", "statsd"] {
+        assert!(served.contains(&ns), "{ns} missing from {served:?}");
+        assert!(reg.is_embedded(ns), "{ns}");
+    }
     let key = s(&common::unique("reg"));
     reg.perform(
         "memcache.set",
@@ -47,8 +50,14 @@ async fn an_empty_config_runs_everything_embedded() {
     .unwrap();
     let m = reg.embedded_metrics().unwrap();
     assert_eq!(m.counts.values().sum::<f64>(), 2.0);
-    for (_, h) in reg.health().await {
-        assert_eq!(h.status, drover_integrations::HealthStatus::Up, "{h:?}");
+    for (ns, h) in reg.health().await {
+        // http cannot answer arbitrary URLs without config.
+        let want = if ns == "http" {
+            drover_integrations::HealthStatus::Degraded
+        } else {
+            drover_integrations::HealthStatus::Up
+        };
+        assert_eq!(h.status, want, "{ns}: {h:?}");
     }
     assert!(reg.resources().is_empty());
 }
@@ -57,10 +66,16 @@ async fn an_empty_config_runs_everything_embedded() {
 async fn dispatch_refuses_what_it_cannot_serve() {
     let reg = Integrations::from_config(&Config::default()).await.unwrap();
     for (effect, args, kind) in [
+        ("nosuch.post", vec![s("c")], "unknown_effect"),
         (
-            "slack.post",
-            vec![s("c"), s("t"), Value::Null],
-            "unknown_effect",
+            "http.request",
+            vec![
+                s("GET"),
+                s("https://example.com/"),
+                Value::Null,
+                Value::Null,
+            ],
+            "unavailable",
         ),
         ("memcache.frob", vec![], "unknown_effect"),
         ("memcache", vec![], "unknown_effect"),
