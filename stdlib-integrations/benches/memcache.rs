@@ -51,7 +51,7 @@ fn setup() -> Option<Setup> {
         let cache = ServerCache::new(&config).ok()?;
         let reg = Integrations::from_config(&Config {
             memcache: Some(config),
-            statsd: None,
+            ..Config::default()
         })
         .await
         .ok()?;

@@ -35,6 +35,8 @@ use miette::{Diagnostic, LabeledSpan, NamedSource};
 use serde::Deserialize;
 use toml::Spanned;
 
+pub use crate::logstash::config::LogstashConfig;
+pub use crate::rabbitmq::config::RabbitmqConfig;
 use crate::statsd::line::{check_metric_name, check_tag_key, check_tag_value};
 use crate::Secret;
 
@@ -45,6 +47,10 @@ pub struct Config {
     pub memcache: Option<MemcacheConfig>,
     /// `[statsd]`.
     pub statsd: Option<StatsdConfig>,
+    /// `[rabbitmq]`: see [`crate::rabbitmq::config`].
+    pub rabbitmq: Option<RabbitmqConfig>,
+    /// `[logstash]`: see [`crate::logstash::config`].
+    pub logstash: Option<LogstashConfig>,
 }
 
 /// `[memcache]`: real memcached servers.
@@ -193,10 +199,10 @@ impl ConfigError {
 
 /// Collects issues while reading one source.
 #[derive(Default)]
-struct Issues(Vec<ConfigIssue>);
+pub(crate) struct Issues(Vec<ConfigIssue>);
 
 impl Issues {
-    fn push(
+    pub(crate) fn push(
         &mut self,
         key: impl Into<String>,
         reason: impl fmt::Display,
@@ -216,6 +222,8 @@ impl Issues {
 struct RawFile {
     memcache: Option<Spanned<RawMemcache>>,
     statsd: Option<Spanned<RawStatsd>>,
+    rabbitmq: Option<Spanned<crate::rabbitmq::config::RawRabbitmq>>,
+    logstash: Option<Spanned<crate::logstash::config::RawLogstash>>,
 }
 
 #[derive(Deserialize)]
@@ -325,6 +333,12 @@ impl Config {
         let config = Config {
             memcache: raw.memcache.map(|m| memcache_from_raw(m, &mut issues)),
             statsd: raw.statsd.map(|s| statsd_from_raw(s, &mut issues)),
+            rabbitmq: raw
+                .rabbitmq
+                .map(|r| crate::rabbitmq::config::from_raw(r, &mut issues)),
+            logstash: raw
+                .logstash
+                .map(|l| crate::logstash::config::from_raw(l, &mut issues)),
         };
         if issues.0.is_empty() {
             Ok(config)
@@ -366,6 +380,8 @@ impl Config {
         let mut issues = Issues::default();
         self.apply_memcache_env(&var, &mut issues);
         self.apply_statsd_env(&var, &mut issues);
+        crate::rabbitmq::config::apply_env(&mut self.rabbitmq, &var, &mut issues);
+        crate::logstash::config::apply_env(&mut self.logstash, &var, &mut issues);
         if issues.0.is_empty() {
             Ok(())
         } else {
@@ -531,7 +547,7 @@ fn key_at(text: &str, at: usize) -> Option<String> {
     })
 }
 
-fn env_int(
+pub(crate) fn env_int(
     var: &impl Fn(&str) -> Option<String>,
     name: &str,
     range: (i64, i64),
@@ -561,7 +577,7 @@ fn check_prefix(p: &str) -> Result<(), String> {
 }
 
 /// Reads an optional spanned integer key within `range`.
-fn spanned_int(
+pub(crate) fn spanned_int(
     v: Option<Spanned<i64>>,
     key: &str,
     range: (i64, i64),

@@ -20,13 +20,17 @@
 mod args;
 pub mod config;
 mod integration;
+pub mod logstash;
 pub mod memcache;
+pub mod rabbitmq;
 mod registry;
 mod secret;
 pub mod statsd;
 mod summary;
 
-pub use config::{Config, ConfigError, MemcacheConfig, StatsdConfig};
+pub use config::{
+    Config, ConfigError, LogstashConfig, MemcacheConfig, RabbitmqConfig, StatsdConfig,
+};
 pub use integration::{
     DynIntegration, EffectCall, EffectFailure, Health, HealthStatus, Integration, ResourceDecl,
     ResourceLimit,
