@@ -234,7 +234,8 @@ impl Proxy {
                     continue;
                 };
                 let mut cut_rx = cut_rx.clone();
-                cut_rx.mark_unchanged();
+                let generation = *cut_rx.borrow_and_update();
+                let current = cut_rx.clone();
                 let h = h.clone();
                 tokio::spawn(async move {
                     let (mut cr, mut cw) = client.into_split();
@@ -256,9 +257,13 @@ impl Proxy {
                             if n == 0 {
                                 return Ok::<_, std::io::Error>(());
                             }
-                            // Held: the broker's replies (the confirm) never arrive.
+                            // Held: the broker's replies (the confirm) never
+                            // arrive; after a cut nothing more is forwarded.
                             while h.load(Ordering::SeqCst) {
                                 tokio::time::sleep(Duration::from_millis(5)).await;
+                            }
+                            if *current.borrow() != generation {
+                                return Ok(());
                             }
                             cw.write_all(&buf[..n]).await?;
                         }
@@ -276,8 +281,8 @@ impl Proxy {
     }
 
     fn cut_all(&self) {
-        self.hold.store(false, Ordering::SeqCst);
         self.cut.send_modify(|g| *g += 1);
+        self.hold.store(false, Ordering::SeqCst);
     }
 }
 
