@@ -109,7 +109,9 @@ async fn every_event_arrives_once_as_json_in_order() {
             assert_eq!(logstash.perform(send(n)).await, Ok(Value::Null));
         } else {
             // The node's own log lines take the same path.
-            assert!(logstash.shipper().ship(&format!("{{\"n\":{n},\"level\":\"info\"}}")));
+            assert!(logstash
+                .shipper()
+                .ship(&format!("{{\"n\":{n},\"level\":\"info\"}}")));
         }
     }
     assert!(logstash.shipper().flush(Duration::from_secs(15)).await);
@@ -119,7 +121,10 @@ async fn every_event_arrives_once_as_json_in_order() {
     let first: serde_json::Value = serde_json::from_str(&got[0]).unwrap();
     assert_eq!(first["msg"], "event \"0\"\nwith a break");
     let stats = logstash.shipper().stats();
-    assert_eq!((stats.sent, stats.dropped, stats.buffered), (total as u64, 0, 0));
+    assert_eq!(
+        (stats.sent, stats.dropped, stats.buffered),
+        (total as u64, 0, 0)
+    );
     assert_eq!(stats.connections, 1);
     assert_eq!(logstash.health().await.status, HealthStatus::Up);
     rx.stop().await;
@@ -247,8 +252,15 @@ fn config_reads_from_toml_and_env_and_names_bad_keys() {
     )
     .unwrap_err();
     let keys: Vec<&str> = e.issues.iter().map(|i| i.key.as_str()).collect();
-    assert_eq!(keys, ["logstash.addr", "logstash.protocol", "logstash.buffer"]);
-    assert!(e.render().contains("expected \"tcp\" or \"udp\""), "{}", e.render());
+    assert_eq!(
+        keys,
+        ["logstash.addr", "logstash.protocol", "logstash.buffer"]
+    );
+    assert!(
+        e.render().contains("expected \"tcp\" or \"udp\""),
+        "{}",
+        e.render()
+    );
 
     let env: HashMap<&str, &str> = [
         ("DROVER_LOGSTASH_ADDR", "127.0.0.1:5044"),
@@ -258,7 +270,10 @@ fn config_reads_from_toml_and_env_and_names_bad_keys() {
     let mut c = Config::default();
     c.apply_env(|k| env.get(k).map(|v| v.to_string())).unwrap();
     let l = c.logstash.unwrap();
-    assert_eq!((l.addr.as_str(), l.protocol, l.buffer), ("127.0.0.1:5044", Protocol::Tcp, 7));
+    assert_eq!(
+        (l.addr.as_str(), l.protocol, l.buffer),
+        ("127.0.0.1:5044", Protocol::Tcp, 7)
+    );
 
     let mut c = Config::default();
     let e = c

@@ -140,7 +140,10 @@ async fn published_values_come_back_in_order_with_the_effect_id_as_message_id() 
     ];
     for (i, v) in values.iter().enumerate() {
         let id = format!("run-rt/{i}");
-        assert_eq!(publish(&r, "", &q.name, v.clone(), &id, 1).await, Ok(Value::Null));
+        assert_eq!(
+            publish(&r, "", &q.name, v.clone(), &id, 1).await,
+            Ok(Value::Null)
+        );
     }
     assert_eq!(q.ready().await, values.len() as u32);
     for v in &values {
@@ -173,12 +176,16 @@ async fn missing_exchanges_queues_and_routes_fail_clearly() {
     };
     let r = integration(&url);
     let missing = common::unique("no-such");
-    let e = publish(&r, &missing, "k", s("x"), "r/1", 1).await.unwrap_err();
+    let e = publish(&r, &missing, "k", s("x"), "r/1", 1)
+        .await
+        .unwrap_err();
     assert_eq!((e.kind.as_str(), e.retryable), ("not_found", false), "{e}");
     let e = next(&r, &missing).await.unwrap_err();
     assert_eq!((e.kind.as_str(), e.retryable), ("not_found", false), "{e}");
     // The default exchange with no such queue: returned, so not silently lost.
-    let e = publish(&r, "", &missing, s("x"), "r/2", 1).await.unwrap_err();
+    let e = publish(&r, "", &missing, s("x"), "r/2", 1)
+        .await
+        .unwrap_err();
     assert_eq!((e.kind.as_str(), e.retryable), ("unroutable", true), "{e}");
     let e = publish(&r, "", &"q".repeat(256), s("x"), "r/3", 1)
         .await
@@ -314,21 +321,20 @@ async fn a_connection_cut_mid_publish_fails_retryably_and_the_retry_loses_nothin
     proxy.hold.store(true, Ordering::SeqCst);
     let name = q.name.clone();
     let r2 = r.clone();
-    let attempt1 = tokio::spawn(async move {
-        publish(&r2, "", &name, s("payload"), "run-cut/5", 1).await
-    });
+    let attempt1 =
+        tokio::spawn(async move { publish(&r2, "", &name, s("payload"), "run-cut/5", 1).await });
     let deadline = Instant::now() + Duration::from_secs(10);
     while q.ready().await < 6 {
-        assert!(Instant::now() < deadline, "the broker never got the publish");
+        assert!(
+            Instant::now() < deadline,
+            "the broker never got the publish"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     proxy.cut_all();
     let e = attempt1.await.unwrap().unwrap_err();
     assert!(e.retryable, "{e:?}");
-    assert!(
-        e.kind == "unavailable" || e.kind == "timeout",
-        "{e:?}"
-    );
+    assert!(e.kind == "unavailable" || e.kind == "timeout", "{e:?}");
 
     // The retry, as the node's retry policy would make it: same effect id.
     let mut attempt = 2;
@@ -455,7 +461,9 @@ async fn a_start_that_never_succeeds_leaves_the_message_on_the_queue() {
     };
     let q = TestQueue::new(&url, "trigger-fail").await;
     let r = integration(&url);
-    publish(&r, "", &q.name, s("job"), "job/1", 1).await.unwrap();
+    publish(&r, "", &q.name, s("job"), "job/1", 1)
+        .await
+        .unwrap();
 
     struct Refuser(Mutex<u32>);
     impl Starter for Refuser {
@@ -483,4 +491,128 @@ async fn a_start_that_never_succeeds_leaves_the_message_on_the_queue() {
     assert_eq!(left.len(), 1);
     assert_eq!(left[0].0, "job/1");
     q.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_section_queues_live_in_memory() {
+    use drover_integrations::{Config, Integrations};
+    let reg = Arc::new(Integrations::from_config(&Config::default()).await.unwrap());
+    assert!(reg.is_embedded("rabbitmq"));
+    let body = Value::record([("id", Value::Int(9))]);
+    let publish = |queue: &'static str, body: Value| {
+        let reg = reg.clone();
+        async move {
+            reg.perform(
+                "rabbitmq.publish",
+                vec![s(""), s(queue), body],
+                "r/1",
+                1,
+                None,
+            )
+            .await
+        }
+    };
+    publish("jobs", body.clone()).await.unwrap();
+    let got = reg
+        .perform("rabbitmq.next", vec![s("jobs")], "r/2", 1, None)
+        .await;
+    assert_eq!(got, Ok(body));
+    // Empty: waits until the deadline, then fails retryably.
+    let deadline = Instant::now() + Duration::from_millis(50);
+    let e = reg
+        .perform("rabbitmq.next", vec![s("jobs")], "r/3", 1, Some(deadline))
+        .await
+        .unwrap_err();
+    assert_eq!((e.kind.as_str(), e.retryable), ("empty", true));
+    // A message published while `next` waits is handed to it.
+    let r = reg.clone();
+    let waiting = tokio::spawn(async move {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        r.perform("rabbitmq.next", vec![s("later")], "r/4", 1, Some(deadline))
+            .await
+    });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    publish("later", s("now")).await.unwrap();
+    assert_eq!(waiting.await.unwrap(), Ok(s("now")));
+}
+
+#[test]
+fn config_reads_from_toml_and_env_and_never_shows_the_password() {
+    use drover_integrations::Config;
+    let c = Config::from_toml(
+        "[rabbitmq]\nurl = \"amqp://app:s3cret@mq:5672/prod\"\nchannels = 4\nconfirm_timeout_ms = 250\n",
+        "drover.toml",
+    )
+    .unwrap();
+    let r = c.rabbitmq.as_ref().unwrap();
+    assert_eq!(r.url.expose(), "amqp://app:s3cret@mq:5672/prod");
+    assert_eq!(
+        (r.channels, r.confirm_timeout),
+        (4, Duration::from_millis(250))
+    );
+    assert_eq!(r.redacted_url(), "amqp://app:[redacted]@mq:5672/prod");
+    assert!(!format!("{c:?}").contains("s3cret"), "{c:?}");
+
+    let e = Config::from_toml(
+        "[rabbitmq]\nurl = \"amqp://app:s3cret@mq:notaport/prod\"\nchannels = 0\n",
+        "drover.toml",
+    )
+    .unwrap_err();
+    let keys: Vec<&str> = e.issues.iter().map(|i| i.key.as_str()).collect();
+    assert_eq!(keys, ["rabbitmq.url", "rabbitmq.channels"]);
+    let report = e.render();
+    assert!(!e.to_string().contains("s3cret"), "{e}");
+    assert!(report.contains("rabbitmq.channels"), "{report}");
+
+    let e = Config::from_toml("[rabbitmq]\nchannels = 2\n", "drover.toml").unwrap_err();
+    assert_eq!(e.issues[0].key, "rabbitmq.url");
+
+    let mut c = Config::default();
+    c.apply_env(|k| match k {
+        "DROVER_RABBITMQ_URL" => Some("amqp://guest:guest@127.0.0.1:5672/%2f".into()),
+        "DROVER_RABBITMQ_NEXT_WAIT_MS" => Some("100".into()),
+        _ => None,
+    })
+    .unwrap();
+    let r = c.rabbitmq.unwrap();
+    assert_eq!(r.next_wait, Duration::from_millis(100));
+    let mut c = Config::default();
+    let e = c
+        .apply_env(|k| (k == "DROVER_RABBITMQ_CHANNELS").then(|| "many".into()))
+        .unwrap_err();
+    let text = e.to_string();
+    assert!(
+        text.contains("DROVER_RABBITMQ_CHANNELS") && text.contains("DROVER_RABBITMQ_URL"),
+        "{text}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_configured_broker_declares_its_channels() {
+    let Some(url) = common::rabbitmq() else {
+        return;
+    };
+    let mut config = drover_integrations::Config::default();
+    config
+        .apply_env(|k| (k == "DROVER_RABBITMQ_URL").then(|| url.clone()))
+        .unwrap();
+    let reg = drover_integrations::Integrations::from_config(&config)
+        .await
+        .unwrap();
+    assert!(!reg.is_embedded("rabbitmq"));
+    assert!(reg
+        .resources()
+        .contains(&drover_integrations::ResourceDecl {
+            name: "rabbitmq.channels".into(),
+            limit: drover_integrations::ResourceLimit::Concurrency(8),
+        }));
+    let health: Vec<_> = reg.health().await;
+    let (_, h) = health.iter().find(|(ns, _)| *ns == "rabbitmq").unwrap();
+    assert_eq!(
+        h.status,
+        drover_integrations::HealthStatus::Up,
+        "{}",
+        h.detail
+    );
+    assert!(!h.detail.contains(":guest@"), "{}", h.detail);
 }
