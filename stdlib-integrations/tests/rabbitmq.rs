@@ -616,3 +616,96 @@ async fn a_configured_broker_declares_its_channels() {
     );
     assert!(!h.detail.contains(":guest@"), "{}", h.detail);
 }
+
+/// Records runs by key; the first start of `block` becomes durable, then
+/// waits for `release` before returning (the test cuts the connection then).
+struct SlowStarter {
+    runs: Mutex<BTreeMap<String, Value>>,
+    calls: Mutex<BTreeMap<String, u32>>,
+    block: String,
+    entered: Notify,
+    release: Notify,
+}
+
+impl Starter for SlowStarter {
+    async fn start(&self, message_id: &str, body: Value) -> Result<(), String> {
+        let n = {
+            let mut calls = self.calls.lock().unwrap();
+            let n = calls.entry(message_id.to_owned()).or_default();
+            *n += 1;
+            *n
+        };
+        self.runs
+            .lock()
+            .unwrap()
+            .entry(message_id.to_owned())
+            .or_insert(body);
+        if message_id == self.block && n == 1 {
+            self.entered.notify_one();
+            self.release.notified().await;
+        }
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_lost_before_the_ack_redelivers_to_the_same_run() {
+    let Some(url) = common::rabbitmq() else {
+        return;
+    };
+    let upstream = url
+        .split_once("://")
+        .and_then(|(_, rest)| rest.split('/').next())
+        .and_then(|auth| auth.rsplit('@').next())
+        .unwrap()
+        .to_owned();
+    let proxy = Proxy::start(upstream.clone()).await;
+    let proxied = url.replace(&upstream, &format!("127.0.0.1:{}", proxy.port));
+    let q = TestQueue::new(&url, "trigger-cut").await;
+    let r = integration(&url);
+    for i in 0..10 {
+        publish(&r, "", &q.name, Value::Int(i), &format!("cut/{i}"), 1)
+            .await
+            .unwrap();
+    }
+    let starter = SlowStarter {
+        runs: Mutex::default(),
+        calls: Mutex::default(),
+        block: "cut/4".into(),
+        entered: Notify::new(),
+        release: Notify::new(),
+    };
+    let mut config = TriggerConfig::new(RabbitmqConfig::new(proxied), q.name.clone());
+    config.retry_pause = Duration::from_millis(10);
+    let done = || {
+        starter.runs.lock().unwrap().len() == 10
+            && starter.calls.lock().unwrap().get("cut/4") == Some(&2)
+    };
+    let stop = async {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !done() {
+            assert!(Instant::now() < deadline, "the runs never all started");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let cut = async {
+        starter.entered.notified().await;
+        // The run is durable but its message is not acked yet: cut.
+        proxy.cut_all();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        starter.release.notify_one();
+    };
+    let (stats, ()) = tokio::join!(trigger::run(&config, &starter, stop), cut);
+
+    let runs = starter.runs.lock().unwrap().clone();
+    assert_eq!(runs.len(), 10);
+    for i in 0..10 {
+        assert_eq!(runs[&format!("cut/{i}")], Value::Int(i));
+    }
+    assert_eq!(starter.calls.lock().unwrap()["cut/4"], 2, "redelivered");
+    assert!(stats.connections >= 2, "{stats:?}");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(q.ready().await, 0, "every message acked in the end");
+    q.cleanup().await;
+}
