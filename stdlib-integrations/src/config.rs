@@ -42,6 +42,8 @@ pub use crate::consul::ConsulConfig;
 pub use crate::http::{HostRate, HttpConfig};
 pub use crate::pagerduty::PagerDutyConfig;
 pub use crate::slack::SlackConfig;
+pub use crate::logstash::config::LogstashConfig;
+pub use crate::rabbitmq::config::RabbitmqConfig;
 use crate::statsd::line::{check_metric_name, check_tag_key, check_tag_value};
 use crate::Secret;
 
@@ -60,6 +62,10 @@ pub struct Config {
     pub consul: Option<ConsulConfig>,
     /// `[http]`.
     pub http: Option<HttpConfig>,
+    /// `[rabbitmq]`: see [`crate::rabbitmq::config`].
+    pub rabbitmq: Option<RabbitmqConfig>,
+    /// `[logstash]`: see [`crate::logstash::config`].
+    pub logstash: Option<LogstashConfig>,
 }
 
 /// `[memcache]`: real memcached servers.
@@ -235,6 +241,8 @@ struct RawFile {
     pagerduty: Option<Spanned<crate::pagerduty::config::RawPagerDuty>>,
     consul: Option<Spanned<crate::consul::config::RawConsul>>,
     http: Option<Spanned<crate::http::config::RawHttp>>,
+    rabbitmq: Option<Spanned<crate::rabbitmq::config::RawRabbitmq>>,
+    logstash: Option<Spanned<crate::logstash::config::RawLogstash>>,
 }
 
 #[derive(Deserialize)]
@@ -356,6 +364,12 @@ impl Config {
             http: raw
                 .http
                 .map(|s| crate::http::config::from_raw(s, &mut issues)),
+            rabbitmq: raw
+                .rabbitmq
+                .map(|r| crate::rabbitmq::config::from_raw(r, &mut issues)),
+            logstash: raw
+                .logstash
+                .map(|l| crate::logstash::config::from_raw(l, &mut issues)),
         };
         if issues.0.is_empty() {
             Ok(config)
@@ -401,6 +415,8 @@ impl Config {
         crate::pagerduty::config::apply_env(&mut self.pagerduty, &var, &mut issues);
         crate::consul::config::apply_env(&mut self.consul, &var, &mut issues);
         crate::http::config::apply_env(&mut self.http, &var, &mut issues);
+        crate::rabbitmq::config::apply_env(&mut self.rabbitmq, &var, &mut issues);
+        crate::logstash::config::apply_env(&mut self.logstash, &var, &mut issues);
         if issues.0.is_empty() {
             Ok(())
         } else {

@@ -22,8 +22,10 @@ pub mod config;
 pub mod consul;
 pub mod http;
 mod integration;
+pub mod logstash;
 pub mod memcache;
 pub mod pagerduty;
+pub mod rabbitmq;
 mod registry;
 mod secret;
 pub mod slack;
@@ -32,8 +34,8 @@ mod summary;
 pub mod web;
 
 pub use config::{
-    Config, ConfigError, ConsulConfig, HttpConfig, MemcacheConfig, PagerDutyConfig, SlackConfig,
-    StatsdConfig,
+    Config, ConfigError, ConsulConfig, HttpConfig, LogstashConfig, MemcacheConfig,
+    PagerDutyConfig, RabbitmqConfig, SlackConfig, StatsdConfig,
 };
 pub use integration::{
     DynIntegration, EffectCall, EffectFailure, Health, HealthStatus, Integration, ResourceDecl,

@@ -10,8 +10,10 @@ use drover_ir::Value;
 use crate::config::{defaults, Config};
 use crate::consul::ConsulIntegration;
 use crate::http::HttpIntegration;
+use crate::logstash::{LogstashIntegration, Shipper};
 use crate::memcache::{EmbeddedCache, MemcacheError, MemcacheIntegration, ServerCache};
 use crate::pagerduty::PagerDutyIntegration;
+use crate::rabbitmq::{EmbeddedBroker, RabbitError, RabbitmqIntegration, ServerBroker};
 use crate::slack::SlackIntegration;
 use crate::statsd::{Aggregates, Aggregator, Shaping, StatsdError, StatsdIntegration, UdpSink};
 use crate::{DynIntegration, EffectCall, EffectFailure, Health, Integration, ResourceDecl};
@@ -41,6 +43,9 @@ pub enum BuildError {
     /// The Consul integration could not be set up.
     #[error("consul: {0}")]
     Consul(String),
+    /// The rabbitmq integration could not be set up.
+    #[error(transparent)]
+    Rabbitmq(#[from] RabbitError),
 }
 
 /// The integrations of a node, by namespace.
@@ -49,6 +54,7 @@ pub struct Integrations {
     by_namespace: BTreeMap<&'static str, Arc<dyn DynIntegration>>,
     embedded: BTreeSet<&'static str>,
     aggregator: Option<Arc<StatsdIntegration<Aggregator>>>,
+    log_shipper: Option<Shipper>,
 }
 
 impl Integrations {
@@ -92,6 +98,22 @@ impl Integrations {
                 reg.embedded.insert("statsd");
             }
         }
+        match &config.rabbitmq {
+            Some(c) => reg.register(RabbitmqIntegration::new(ServerBroker::new(c)?))?,
+            None => {
+                reg.register(RabbitmqIntegration::new(EmbeddedBroker::default()))?;
+                reg.embedded.insert("rabbitmq");
+            }
+        }
+        let shipper = match &config.logstash {
+            Some(c) => Shipper::start(c),
+            None => {
+                reg.embedded.insert("logstash");
+                Shipper::embedded(crate::logstash::config::defaults::BUFFER)
+            }
+        };
+        reg.register(LogstashIntegration::new(shipper.clone()))?;
+        reg.log_shipper = Some(shipper);
         reg.register_web(config)?;
         Ok(reg)
     }
@@ -127,6 +149,12 @@ impl Integrations {
             }
         }
         Ok(())
+    }
+
+    /// Where the node ships its own structured log lines: the Logstash
+    /// shipper `logstash.send` uses (the in-memory sink when embedded).
+    pub fn log_shipper(&self) -> Option<&Shipper> {
+        self.log_shipper.as_ref()
     }
 
     /// Adds an integration, checking its operations against the catalog.

@@ -20,7 +20,16 @@ fn s(x: &str) -> Value {
 async fn an_empty_config_runs_everything_embedded() {
     let reg = Integrations::from_config(&Config::default()).await.unwrap();
     let served: Vec<&str> = reg.namespaces().collect();
-    for ns in ["consul", "http", "memcache", "pagerduty", "slack", "statsd"] {
+    for ns in [
+        "consul",
+        "http",
+        "logstash",
+        "memcache",
+        "pagerduty",
+        "rabbitmq",
+        "slack",
+        "statsd",
+    ] {
         assert!(served.contains(&ns), "{ns} missing from {served:?}");
         assert!(reg.is_embedded(ns), "{ns}");
     }

@@ -137,3 +137,33 @@ impl Drop for OwnMemcached {
         self.kill();
     }
 }
+
+/// The RabbitMQ to test against: `DROVER_RABBITMQ_URL` or
+/// `amqp://guest:guest@127.0.0.1:5672/%2f`, if its port answers.
+pub fn rabbitmq() -> Option<String> {
+    let url = std::env::var("DROVER_RABBITMQ_URL")
+        .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into());
+    let hostport = url
+        .split_once("://")
+        .map(|(_, rest)| rest)
+        .and_then(|rest| rest.split('/').next())
+        .map(|auth| auth.rsplit('@').next().unwrap_or(auth).to_owned())
+        .unwrap_or_default();
+    let hostport = if hostport.contains(':') {
+        hostport
+    } else {
+        format!("{hostport}:5672")
+    };
+    let reachable = hostport
+        .to_socket_addrs()
+        .ok()
+        .and_then(|mut a| a.next())
+        .is_some_and(|a| TcpStream::connect_timeout(&a, Duration::from_millis(500)).is_ok());
+    if reachable {
+        Some(url)
+    } else {
+        missing(&format!(
+            "no RabbitMQ listens at {hostport} (set DROVER_RABBITMQ_URL)"
+        ))
+    }
+}
