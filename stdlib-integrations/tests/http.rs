@@ -89,6 +89,13 @@ async fn server() -> (Arc<Server>, String) {
             get(|| async { (StatusCode::NOT_FOUND, "nope") }),
         )
         .route("/big", get(|| async { "x".repeat(10_000) }))
+        .route(
+            "/slow",
+            get(|| async {
+                tokio::time::sleep(Duration::from_secs(5)).await;
+                "late"
+            }),
+        )
         .with_state(s.clone());
     (s.clone(), loopback::serve(router).await)
 }
@@ -476,4 +483,33 @@ fn http_config_reports_every_problem_with_its_key() {
         .apply_env(|n| (n == "DROVER_HTTP_TIMEOUT_MS").then(|| "soon".into()))
         .unwrap_err();
     assert_eq!(err.issues[0].key, "DROVER_HTTP_TIMEOUT_MS");
+}
+
+#[tokio::test]
+async fn a_server_slower_than_timeout_ms_is_a_retryable_timeout() {
+    let (_srv, base) = server().await;
+    let http = HttpIntegration::new(
+        &Config::from_toml("[http]\ntimeout_ms = 100\n", "t")
+            .unwrap()
+            .http
+            .unwrap(),
+    )
+    .unwrap();
+    let err = http
+        .perform(call(
+            vec![
+                s("GET"),
+                s(&format!("{base}/slow")),
+                Value::Null,
+                Value::Null,
+            ],
+            "run-h/11",
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (err.kind.as_str(), err.retryable),
+        ("timeout", true),
+        "{err}"
+    );
 }
