@@ -355,6 +355,28 @@ fn secrets_stay_out_of_debug_output_and_config_errors() {
     assert!(report.contains("slack.token"), "{report}");
     assert!(!report.contains("notaslacktoken"), "{report}");
     assert!(!err.to_string().contains("notaslacktoken"), "{err}");
+    let err = Config::from_toml(
+        "[slack]\nwebhooks = { alerts = \"hooks.example/secrethookpath\" }\n",
+        "drover.toml",
+    )
+    .unwrap_err();
+    assert_eq!(err.issues[0].key, "slack.webhooks.alerts");
+    assert!(!err.render().contains("secrethookpath"), "{}", err.render());
+}
+
+#[tokio::test]
+async fn health_asks_auth_test() {
+    let (_srv, base) = server().await;
+    let h = SlackIntegration::new(&config(&base))
+        .unwrap()
+        .health()
+        .await;
+    assert_eq!(h.status, drover_integrations::HealthStatus::Up, "{h:?}");
+    let mut bad = config(&base);
+    bad.token = Some(Secret::new("xoxb-0000-wrong"));
+    let h = SlackIntegration::new(&bad).unwrap().health().await;
+    assert_eq!(h.status, drover_integrations::HealthStatus::Down, "{h:?}");
+    assert!(h.detail.contains("invalid_auth"), "{h:?}");
 }
 
 #[test]
