@@ -40,12 +40,18 @@ pub enum BuildError {
     /// The statsd integration could not be set up.
     #[error(transparent)]
     Statsd(#[from] StatsdError),
-    /// The Consul integration could not be set up.
-    #[error("consul: {0}")]
-    Consul(String),
     /// The rabbitmq integration could not be set up.
     #[error(transparent)]
     Rabbitmq(#[from] RabbitError),
+    /// An HTTP-based integration (Slack, PagerDuty, Consul, http) could
+    /// not be set up.
+    #[error("{namespace}: {reason}")]
+    Web {
+        /// The namespace.
+        namespace: &'static str,
+        /// Why.
+        reason: String,
+    },
 }
 
 /// The integrations of a node, by namespace.
@@ -120,29 +126,30 @@ impl Integrations {
 
     /// Slack, PagerDuty, Consul and `http`: the HTTP-based integrations.
     fn register_web(&mut self, config: &Config) -> Result<(), BuildError> {
+        let web = |namespace| move |reason| BuildError::Web { namespace, reason };
         match &config.slack {
-            Some(c) => self.register(SlackIntegration::new(c))?,
+            Some(c) => self.register(SlackIntegration::new(c).map_err(web("slack"))?)?,
             None => {
                 self.register(SlackIntegration::embedded())?;
                 self.embedded.insert("slack");
             }
         }
         match &config.pagerduty {
-            Some(c) => self.register(PagerDutyIntegration::new(c))?,
+            Some(c) => self.register(PagerDutyIntegration::new(c).map_err(web("pagerduty"))?)?,
             None => {
                 self.register(PagerDutyIntegration::embedded())?;
                 self.embedded.insert("pagerduty");
             }
         }
         match &config.consul {
-            Some(c) => self.register(ConsulIntegration::new(c).map_err(BuildError::Consul)?)?,
+            Some(c) => self.register(ConsulIntegration::new(c).map_err(web("consul"))?)?,
             None => {
                 self.register(ConsulIntegration::embedded())?;
                 self.embedded.insert("consul");
             }
         }
         match &config.http {
-            Some(c) => self.register(HttpIntegration::new(c))?,
+            Some(c) => self.register(HttpIntegration::new(c).map_err(web("http"))?)?,
             None => {
                 self.register(HttpIntegration::unconfigured())?;
                 self.embedded.insert("http");

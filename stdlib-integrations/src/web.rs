@@ -28,16 +28,15 @@ const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BUCKETS: usize = 10_000;
 
 /// A client with the connect and request timeouts; pooled connections.
-pub(crate) fn client(timeout: Duration) -> reqwest::Client {
+/// Fails only when the TLS backend cannot start.
+pub(crate) fn client(timeout: Duration) -> Result<reqwest::Client, String> {
     reqwest::Client::builder()
         .timeout(timeout)
         .connect_timeout(timeout.min(Duration::from_secs(10)))
         .pool_max_idle_per_host(32)
         .user_agent(concat!("drover/", env!("CARGO_PKG_VERSION")))
         .build()
-        // Only a broken TLS backend makes this fail; fall back to defaults
-        // rather than panic (the defaults fail the same way on use).
-        .unwrap_or_default()
+        .map_err(|e| format!("cannot build the HTTP client: {e}"))
 }
 
 /// A transport error as a failure; the URL is left out (it may hold a secret).

@@ -89,6 +89,13 @@ async fn server() -> (Arc<Server>, String) {
             get(|| async { (StatusCode::NOT_FOUND, "nope") }),
         )
         .route("/big", get(|| async { "x".repeat(10_000) }))
+        .route(
+            "/slow",
+            get(|| async {
+                tokio::time::sleep(Duration::from_secs(5)).await;
+                "late"
+            }),
+        )
         .with_state(s.clone());
     (s.clone(), loopback::serve(router).await)
 }
@@ -118,7 +125,7 @@ fn call<'a>(args: Vec<Value>, id: &'a str) -> EffectCall<'a> {
 #[tokio::test]
 async fn a_request_carries_the_idempotency_key_and_answers_status_headers_body() {
     let (srv, base) = server().await;
-    let http = HttpIntegration::new(&config(""));
+    let http = HttpIntegration::new(&config("")).unwrap();
     let body = Value::from_json(json!({ "amount": 5, "currency": "EUR" }));
     let got = http
         .perform(call(
@@ -203,7 +210,7 @@ async fn a_request_carries_the_idempotency_key_and_answers_status_headers_body()
 #[tokio::test]
 async fn a_503_is_retried_with_the_same_idempotency_key() {
     let (srv, base) = server().await;
-    let http = HttpIntegration::new(&config(""));
+    let http = HttpIntegration::new(&config("")).unwrap();
     srv.faults.push(Fault::status(503));
     let got = http
         .perform(call(
@@ -222,7 +229,7 @@ async fn a_503_is_retried_with_the_same_idempotency_key() {
     assert_eq!(keys, ["run-h/5", "run-h/5"]);
 
     // Out of sends: a retryable failure for the node's retry policy.
-    let http = HttpIntegration::new(&config("max_attempts = 2\n"));
+    let http = HttpIntegration::new(&config("max_attempts = 2\n")).unwrap();
     for _ in 0..2 {
         srv.faults.push(Fault::status(502).body("bad gateway"));
     }
@@ -247,7 +254,8 @@ async fn the_per_host_rate_limit_spaces_requests() {
     let (srv, base) = server().await;
     let http = HttpIntegration::new(&config(
         "hosts = { \"127.0.0.1\" = { rate_per_second = 10, burst = 1 } }\n",
-    ));
+    ))
+    .unwrap();
     assert_eq!(
         http.resources()[0].limit,
         ResourceLimit::Rate {
@@ -300,7 +308,7 @@ async fn the_per_host_rate_limit_spaces_requests() {
 #[tokio::test]
 async fn bad_requests_big_bodies_and_no_config_fail_clearly() {
     let (srv, base) = server().await;
-    let http = HttpIntegration::new(&config(""));
+    let http = HttpIntegration::new(&config("")).unwrap();
     for (args, what) in [
         (
             vec![
@@ -374,7 +382,7 @@ async fn bad_requests_big_bodies_and_no_config_fail_clearly() {
 #[tokio::test]
 async fn summaries_never_show_credentials() {
     let (_srv, base) = server().await;
-    let http = HttpIntegration::new(&config(""));
+    let http = HttpIntegration::new(&config("")).unwrap();
     let c = call(
         vec![
             s("GET"),
@@ -438,4 +446,70 @@ async fn the_registry_builds_every_web_integration_from_config_and_dispatches() 
     let c = EffectCall::new("request", args, "run-reg/1");
     let line = reg.summarize("http.request", &c, &r);
     assert!(line.starts_with("http.request method=\"GET\""), "{line}");
+}
+
+#[test]
+fn http_config_reports_every_problem_with_its_key() {
+    let c = config("hosts = { \"api.example.com\" = { rate_per_second = 2.5 } }\n");
+    let h = c.hosts["api.example.com"];
+    assert_eq!((h.rate_per_second, h.burst), (2.5, 3));
+    let err = Config::from_toml(
+        "[http]\ntimeout_ms = 0\nhosts = { \"https://x.com\" = { rate_per_second = 1 }, \"y.com\" = { burst = 2 } }\n",
+        "drover.toml",
+    )
+    .unwrap_err();
+    let keys: Vec<&str> = err.issues.iter().map(|i| i.key.as_str()).collect();
+    assert_eq!(
+        keys,
+        [
+            "http.timeout_ms",
+            "http.hosts.https://x.com",
+            "http.hosts.y.com.rate_per_second"
+        ],
+        "{err}"
+    );
+    assert!(err.render().contains("drover.toml"), "{}", err.render());
+    let err = Config::from_toml("[http]\nretries = 3\n", "drover.toml").unwrap_err();
+    assert!(err.to_string().contains("retries"), "{err}");
+
+    // An empty section turns the effect on; so does an environment variable.
+    let c = Config::from_toml("[http]\n", "drover.toml").unwrap();
+    assert_eq!(c.http, Some(HttpConfig::default()));
+    let mut c = Config::default();
+    c.apply_env(|n| (n == "DROVER_HTTP_MAX_ATTEMPTS").then(|| "5".into()))
+        .unwrap();
+    assert_eq!(c.http.unwrap().max_attempts, 5);
+    let err = Config::default()
+        .apply_env(|n| (n == "DROVER_HTTP_TIMEOUT_MS").then(|| "soon".into()))
+        .unwrap_err();
+    assert_eq!(err.issues[0].key, "DROVER_HTTP_TIMEOUT_MS");
+}
+
+#[tokio::test]
+async fn a_server_slower_than_timeout_ms_is_a_retryable_timeout() {
+    let (_srv, base) = server().await;
+    let http = HttpIntegration::new(
+        &Config::from_toml("[http]\ntimeout_ms = 100\n", "t")
+            .unwrap()
+            .http
+            .unwrap(),
+    )
+    .unwrap();
+    let err = http
+        .perform(call(
+            vec![
+                s("GET"),
+                s(&format!("{base}/slow")),
+                Value::Null,
+                Value::Null,
+            ],
+            "run-h/11",
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (err.kind.as_str(), err.retryable),
+        ("timeout", true),
+        "{err}"
+    );
 }

@@ -164,7 +164,7 @@ fn trigger_args() -> Vec<Value> {
 #[tokio::test]
 async fn trigger_acknowledge_resolve_follow_the_events_api() {
     let (srv, base) = server().await;
-    let pd = PagerDutyIntegration::new(&config(&base));
+    let pd = PagerDutyIntegration::new(&config(&base)).unwrap();
     let got = pd
         .perform(call("trigger", trigger_args(), "run-a/4"))
         .await
@@ -197,7 +197,7 @@ async fn trigger_acknowledge_resolve_follow_the_events_api() {
 #[tokio::test]
 async fn a_500_is_retried_with_the_same_dedup_key_and_opens_one_incident() {
     let (srv, base) = server().await;
-    let pd = PagerDutyIntegration::new(&config(&base));
+    let pd = PagerDutyIntegration::new(&config(&base)).unwrap();
     srv.faults.push(Fault::status(500));
     pd.perform(call("trigger", trigger_args(), "run-b/1"))
         .await
@@ -221,7 +221,7 @@ async fn across_node_retries_the_dedup_key_holds_and_one_incident_opens() {
     let (srv, base) = server().await;
     let mut c = config(&base);
     c.max_attempts = 1;
-    let pd = PagerDutyIntegration::new(&c);
+    let pd = PagerDutyIntegration::new(&c).unwrap();
     srv.faults.push(Fault::status(503));
     let err = pd
         .perform(call("trigger", trigger_args(), "run-c/2"))
@@ -251,6 +251,7 @@ async fn a_400_is_permanent_and_a_429_past_the_deadline_is_retryable() {
     let mut c = config(&base);
     c.routing_key = Secret::new("0123456789abcdef0123456789abcdef");
     let err = PagerDutyIntegration::new(&c)
+        .unwrap()
         .perform(call("trigger", trigger_args(), "run-d/1"))
         .await
         .unwrap_err();
@@ -258,7 +259,7 @@ async fn a_400_is_permanent_and_a_429_past_the_deadline_is_retryable() {
     assert!(err.message.contains("Invalid Routing Key"), "{err}");
     assert!(!err.message.contains("0123456789abcdef"), "{err}");
 
-    let pd = PagerDutyIntegration::new(&config(&base));
+    let pd = PagerDutyIntegration::new(&config(&base)).unwrap();
     srv.faults.push(Fault::status(429).retry_after(60));
     let err = pd
         .perform(call("trigger", trigger_args(), "run-d/2"))
@@ -284,7 +285,7 @@ async fn the_routing_key_never_shows() {
     let (_srv, base) = server().await;
     let c = config(&base);
     assert!(!format!("{c:?}").contains(KEY));
-    let pd = PagerDutyIntegration::new(&c);
+    let pd = PagerDutyIntegration::new(&c).unwrap();
     let call = call("trigger", trigger_args(), "run-e/1");
     let r = pd.perform(call.clone()).await;
     let line = pd.summarize(&call, &r);

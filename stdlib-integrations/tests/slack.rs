@@ -175,7 +175,7 @@ fn call<'a>(op: &'a str, args: Vec<Value>, id: &'a str) -> EffectCall<'a> {
 #[tokio::test]
 async fn post_sends_the_documented_request_and_answers_channel_and_ts() {
     let (srv, base) = server().await;
-    let slack = SlackIntegration::new(&config(&base));
+    let slack = SlackIntegration::new(&config(&base)).unwrap();
     let blocks = Value::from_json(
         json!([{ "type": "section", "text": { "type": "mrkdwn", "text": "*hi*" } }]),
     );
@@ -204,7 +204,7 @@ async fn post_sends_the_documented_request_and_answers_channel_and_ts() {
 #[tokio::test]
 async fn slack_errors_become_failures_of_the_right_kind() {
     let (srv, base) = server().await;
-    let slack = SlackIntegration::new(&config(&base));
+    let slack = SlackIntegration::new(&config(&base)).unwrap();
     let err = slack
         .perform(call(
             "post",
@@ -234,6 +234,7 @@ async fn slack_errors_become_failures_of_the_right_kind() {
     let mut bad = config(&base);
     bad.token = Some(Secret::new("xoxb-0000-wrong"));
     let err = SlackIntegration::new(&bad)
+        .unwrap()
         .perform(call(
             "post",
             vec![s("#general"), s("x"), Value::Null],
@@ -270,7 +271,7 @@ async fn slack_errors_become_failures_of_the_right_kind() {
 #[tokio::test]
 async fn a_429_with_retry_after_is_waited_out_and_the_message_posted_once() {
     let (srv, base) = server().await;
-    let slack = SlackIntegration::new(&config(&base));
+    let slack = SlackIntegration::new(&config(&base)).unwrap();
     srv.faults.push(Fault::status(429).retry_after(1));
     let got = slack
         .perform(call(
@@ -291,7 +292,7 @@ async fn a_429_with_retry_after_is_waited_out_and_the_message_posted_once() {
 #[tokio::test]
 async fn a_retry_after_past_the_deadline_is_a_retryable_failure_naming_the_wait() {
     let (srv, base) = server().await;
-    let slack = SlackIntegration::new(&config(&base));
+    let slack = SlackIntegration::new(&config(&base)).unwrap();
     srv.faults.push(Fault::status(429).retry_after(30));
     let mut c = call("post", vec![s("#ops"), s("later"), Value::Null], "run/8");
     c.deadline = Some(Instant::now() + Duration::from_secs(5));
@@ -304,7 +305,7 @@ async fn a_retry_after_past_the_deadline_is_a_retryable_failure_naming_the_wait(
 #[tokio::test]
 async fn webhooks_by_name_and_by_url_and_their_urls_never_show() {
     let (srv, base) = server().await;
-    let slack = SlackIntegration::new(&config(&base));
+    let slack = SlackIntegration::new(&config(&base)).unwrap();
     let by_name = call(
         "webhook",
         vec![s("alerts"), s("by name"), Value::Null],
@@ -354,6 +355,28 @@ fn secrets_stay_out_of_debug_output_and_config_errors() {
     assert!(report.contains("slack.token"), "{report}");
     assert!(!report.contains("notaslacktoken"), "{report}");
     assert!(!err.to_string().contains("notaslacktoken"), "{err}");
+    let err = Config::from_toml(
+        "[slack]\nwebhooks = { alerts = \"hooks.example/secrethookpath\" }\n",
+        "drover.toml",
+    )
+    .unwrap_err();
+    assert_eq!(err.issues[0].key, "slack.webhooks.alerts");
+    assert!(!err.render().contains("secrethookpath"), "{}", err.render());
+}
+
+#[tokio::test]
+async fn health_asks_auth_test() {
+    let (_srv, base) = server().await;
+    let h = SlackIntegration::new(&config(&base))
+        .unwrap()
+        .health()
+        .await;
+    assert_eq!(h.status, drover_integrations::HealthStatus::Up, "{h:?}");
+    let mut bad = config(&base);
+    bad.token = Some(Secret::new("xoxb-0000-wrong"));
+    let h = SlackIntegration::new(&bad).unwrap().health().await;
+    assert_eq!(h.status, drover_integrations::HealthStatus::Down, "{h:?}");
+    assert!(h.detail.contains("invalid_auth"), "{h:?}");
 }
 
 #[test]

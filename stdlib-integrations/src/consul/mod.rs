@@ -186,7 +186,7 @@ impl ConsulIntegration {
         }
         Ok(ConsulIntegration {
             mode: Mode::Agent {
-                client: web::client(c.timeout),
+                client: web::client(c.timeout)?,
                 url,
                 token: c.token.clone(),
                 max_attempts: c.max_attempts,

@@ -242,10 +242,10 @@ fn body_size(v: &Value) -> Value {
 
 impl HttpIntegration {
     /// The integration as configured.
-    pub fn new(c: &HttpConfig) -> Self {
-        HttpIntegration {
+    pub fn new(c: &HttpConfig) -> Result<Self, String> {
+        Ok(HttpIntegration {
             mode: Some(Client {
-                client: web::client(c.timeout),
+                client: web::client(c.timeout)?,
                 max_attempts: c.max_attempts,
                 max_body_bytes: c.max_body_bytes,
                 hosts: c
@@ -259,7 +259,7 @@ impl HttpIntegration {
                     })
                     .collect(),
             }),
-        }
+        })
     }
 
     /// The fallback without config: every request fails `unavailable`.

@@ -263,10 +263,10 @@ fn ack(dedup_key: &str, status: &str) -> Value {
 
 impl PagerDutyIntegration {
     /// The integration against the Events API as configured.
-    pub fn new(c: &PagerDutyConfig) -> Self {
-        PagerDutyIntegration {
+    pub fn new(c: &PagerDutyConfig) -> Result<Self, String> {
+        Ok(PagerDutyIntegration {
             mode: Mode::Api {
-                client: web::client(c.timeout),
+                client: web::client(c.timeout)?,
                 url: format!("{}/v2/enqueue", c.url),
                 routing_key: c.routing_key.clone(),
                 max_attempts: c.max_attempts,
@@ -276,7 +276,7 @@ impl PagerDutyIntegration {
                 c.rate_per_minute,
             )),
             per_minute: c.rate_per_minute,
-        }
+        })
     }
 
     /// The embedded fallback: events go to an [`Incidents`] recorder.

@@ -142,10 +142,10 @@ fn message(text: &Value, blocks: &Value) -> Result<Message, EffectFailure> {
 
 impl SlackIntegration {
     /// The integration against Slack's Web API as configured.
-    pub fn new(c: &SlackConfig) -> Self {
-        SlackIntegration {
+    pub fn new(c: &SlackConfig) -> Result<Self, String> {
+        Ok(SlackIntegration {
             mode: Mode::Api(Api {
-                client: web::client(c.timeout),
+                client: web::client(c.timeout)?,
                 base: c.url.clone(),
                 token: c.token.clone(),
                 webhooks: c.webhooks.clone(),
@@ -153,7 +153,7 @@ impl SlackIntegration {
             }),
             limiter: Some(RateLimiter::new(c.channel_rate, c.channel_burst)),
             rate: (c.channel_rate, c.channel_burst),
-        }
+        })
     }
 
     /// The embedded fallback: messages go to a [`SlackSink`].
