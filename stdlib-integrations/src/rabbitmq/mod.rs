@@ -9,7 +9,9 @@
 //!   An attempt that loses its connection, times out waiting for the confirm
 //!   or is nacked fails retryably; the broker may still have taken the
 //!   message, so the retry can publish it a second time, with the same
-//!   `message_id`. Consumers dedup on it.
+//!   `message_id`. Consumers dedup on it. Publishes are `mandatory`: a
+//!   message no queue is bound for comes back as a retryable `unroutable`
+//!   failure instead of vanishing.
 //! - `next` takes one message with `basic.get`, decodes it, and acks it as it
 //!   hands the value back. A failed ack fails the attempt (the broker
 //!   redelivers the message to the retry, flagged redelivered). The window
