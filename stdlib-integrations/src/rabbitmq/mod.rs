@@ -346,4 +346,39 @@ mod tests {
             Value::Str("{oops".into())
         );
     }
+
+    /// What `drover::effects::rabbitmq::publish(.., body)` sends,
+    /// `next::<T>(..)` decodes back into the same `T`.
+    #[test]
+    fn typed_bodies_round_trip() {
+        use drover_ir::value::{from_value, to_value};
+        use serde::{Deserialize, Serialize};
+
+        #[derive(Debug, PartialEq, Serialize, Deserialize)]
+        enum Kind {
+            Scan,
+            Retry { after_s: u32 },
+        }
+        #[derive(Debug, PartialEq, Serialize, Deserialize)]
+        struct Job {
+            id: u64,
+            name: String,
+            ratio: f64,
+            kinds: Vec<Kind>,
+            note: Option<String>,
+        }
+        let job = Job {
+            id: 7,
+            name: "scan inbox".into(),
+            ratio: 1.0,
+            kinds: vec![Kind::Scan, Kind::Retry { after_s: 30 }],
+            note: None,
+        };
+        let body = Body::encode(&to_value(&job).unwrap());
+        assert_eq!(body.content_type, JSON);
+        let back: Job = from_value(decode_body(&body.bytes, Some(body.content_type))).unwrap();
+        assert_eq!(back, job);
+        let text: String = from_value(decode_body(b"42", Some(TEXT))).unwrap();
+        assert_eq!(text, "42");
+    }
 }
