@@ -71,9 +71,9 @@ impl Integrations {
 
     /// Builds every integration from `config`: real ones for the sections
     /// present, embedded fallbacks for the rest. Must run inside a tokio
-    /// runtime (the statsd sender starts a flusher task). Does not connect
-    /// to memcached: that happens on first use, so a node starts while its
-    /// cache is down.
+    /// runtime (the statsd sender starts a flusher task, the Logstash
+    /// shipper its sending task). Does not connect to memcached or RabbitMQ:
+    /// that happens on first use, so a node starts while they are down.
     pub async fn from_config(config: &Config) -> Result<Integrations, BuildError> {
         let mut reg = Integrations::new();
         match &config.memcache {

@@ -13,7 +13,7 @@ use drover_integrations::rabbitmq::{RabbitmqIntegration, ServerBroker};
 use drover_integrations::{EffectCall, EffectFailure, Integration, RabbitmqConfig};
 use drover_ir::Value;
 use lapin::options::{BasicGetOptions, QueueDeclareOptions, QueueDeleteOptions};
-use lapin::types::FieldTable;
+use lapin::types::{AMQPValue, FieldTable};
 use lapin::{Channel, Connection, ConnectionProperties};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -37,12 +37,12 @@ impl TestQueue {
             .expect("connect to the test broker");
         let channel = conn.create_channel().await.unwrap();
         let name = common::unique(tag);
+        // The broker deletes the queue a minute after its last use, should
+        // a failing test not reach `cleanup`.
+        let mut args = FieldTable::default();
+        args.insert("x-expires".into(), AMQPValue::LongUInt(60_000));
         channel
-            .queue_declare(
-                name.as_str().into(),
-                QueueDeclareOptions::durable(),
-                FieldTable::default(),
-            )
+            .queue_declare(name.as_str().into(), QueueDeclareOptions::durable(), args)
             .await
             .unwrap();
         TestQueue {

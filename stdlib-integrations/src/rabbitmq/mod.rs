@@ -9,7 +9,9 @@
 //!   An attempt that loses its connection, times out waiting for the confirm
 //!   or is nacked fails retryably; the broker may still have taken the
 //!   message, so the retry can publish it a second time, with the same
-//!   `message_id`. Consumers dedup on it.
+//!   `message_id`. Consumers dedup on it. Publishes are `mandatory`: a
+//!   message no queue is bound for comes back as a retryable `unroutable`
+//!   failure instead of vanishing.
 //! - `next` takes one message with `basic.get`, decodes it, and acks it as it
 //!   hands the value back. A failed ack fails the attempt (the broker
 //!   redelivers the message to the retry, flagged redelivered). The window
@@ -343,5 +345,40 @@ mod tests {
             decode_body(b"{oops", Some(JSON)),
             Value::Str("{oops".into())
         );
+    }
+
+    /// What `drover::effects::rabbitmq::publish(.., body)` sends,
+    /// `next::<T>(..)` decodes back into the same `T`.
+    #[test]
+    fn typed_bodies_round_trip() {
+        use drover_ir::value::{from_value, to_value};
+        use serde::{Deserialize, Serialize};
+
+        #[derive(Debug, PartialEq, Serialize, Deserialize)]
+        enum Kind {
+            Scan,
+            Retry { after_s: u32 },
+        }
+        #[derive(Debug, PartialEq, Serialize, Deserialize)]
+        struct Job {
+            id: u64,
+            name: String,
+            ratio: f64,
+            kinds: Vec<Kind>,
+            note: Option<String>,
+        }
+        let job = Job {
+            id: 7,
+            name: "scan inbox".into(),
+            ratio: 1.0,
+            kinds: vec![Kind::Scan, Kind::Retry { after_s: 30 }],
+            note: None,
+        };
+        let body = Body::encode(&to_value(&job).unwrap());
+        assert_eq!(body.content_type, JSON);
+        let back: Job = from_value(decode_body(&body.bytes, Some(body.content_type))).unwrap();
+        assert_eq!(back, job);
+        let text: String = from_value(decode_body(b"42", Some(TEXT))).unwrap();
+        assert_eq!(text, "42");
     }
 }

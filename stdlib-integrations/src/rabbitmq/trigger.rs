@@ -198,7 +198,13 @@ async fn consume<S: Starter>(
             &d.data,
         );
         let body = decode_body(&d.data, props.content_type().as_ref().map(|c| c.as_str()));
-        match starter.start(&key, body).await {
+        // Stopping mid-start leaves the message unacked: the broker
+        // redelivers it, and the start's idempotency key absorbs the repeat.
+        let started = tokio::select! {
+            _ = stop.as_mut() => return true,
+            r = starter.start(&key, body) => r,
+        };
+        match started {
             Ok(()) => {
                 failures_in_a_row = 0;
                 if let Err(e) = d.acker.ack(BasicAckOptions::default()).await {
