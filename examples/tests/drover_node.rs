@@ -57,6 +57,25 @@ impl Drop for NodeProcess {
     }
 }
 
+/// One HTTP/1.1 POST over a plain socket: (status, body).
+fn call(url: &str, path: &str, body: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let addr = url.trim_start_matches("http://");
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        s,
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).unwrap();
+    let status = answer[9..12].parse().unwrap();
+    let body = answer.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    (status, body.to_owned())
+}
+
 const SCRIPT: &str = "\
 ; Built-in effects only: runs on the stock drover binary.
 workflow remember(key, value) {
@@ -153,7 +172,19 @@ fn a_node_process_serves_the_verbs_and_stops_on_sigterm() {
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert!(v["outcome"].to_string().contains("kept"), "{out}");
 
-    // Both runs, listed.
+    // The benchmark's synchronous call: body `n`, answer `5n + 8`.
+    assert_eq!(
+        call(&url, "/v1/workflows/bench_flow/call", "7"),
+        (200, "43".to_owned())
+    );
+    let (status, body) = call(&url, "/v1/workflows/bench_flow/call", "seven");
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body.starts_with(r#"{"error":{"kind":"bad_request""#),
+        "{body}"
+    );
+
+    // Both runs, listed (a call is a run too).
     let (code, out, _) = drover(&["ls", "--node", &url, "--json"]);
     assert_eq!(code, 0);
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
@@ -163,7 +194,8 @@ fn a_node_process_serves_the_verbs_and_stops_on_sigterm() {
         .iter()
         .map(|r| r["run"].as_str().unwrap())
         .collect();
-    assert_eq!(listed, vec![run.as_str(), script_run.as_str()]);
+    assert_eq!(listed.len(), 3, "{out}");
+    assert_eq!(listed[..2], [run.as_str(), script_run.as_str()]);
     let (code, out, _) = drover(&["trace", &script_run, "--node", &url]);
     assert_eq!(code, 0);
     assert!(out.contains("memcache.set(\"k\", \"kept\", 60)"), "{out}");

@@ -66,6 +66,22 @@ enum Command {
     Remote(RemoteCommand),
 }
 
+/// An error with its chain of causes: `cannot reach …: error sending
+/// request: … : Connection refused`.
+pub(crate) fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let more = s.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        source = s.source();
+    }
+    text
+}
+
 /// The `drover` binary's entry: parses `std::env::args` and runs.
 pub fn main() -> ExitCode {
     // Unlocked handles: the node's loop writes log lines to stderr from its

@@ -135,7 +135,7 @@ impl From<ClientError> for Fail {
             ClientError::BadUrl { .. } => EXIT_BAD_INPUT,
             _ => EXIT_NODE,
         };
-        Fail(code, e.to_string())
+        Fail(code, super::with_causes(&e))
     }
 }
 
@@ -384,6 +384,12 @@ impl RemoteCommand {
     }
 }
 
+/// Unix milliseconds as RFC 3339 (UTC).
+fn time(ms: u64) -> String {
+    let t = std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms);
+    humantime::format_rfc3339_millis(t).to_string()
+}
+
 fn human_outcome(o: &OutcomeJson) -> String {
     match o {
         OutcomeJson::Completed(v) => {
@@ -483,7 +489,11 @@ fn log_line(e: &LogEvent, json: bool) -> String {
     if json {
         return e.to_json_line();
     }
-    let mut s = format!("{} {:<5} {}", e.ts, e.level, e.kind.name());
+    let ts = match &e.ts {
+        crate::logs::Timestamp::Millis(ms) if *ms >= 0 => time(*ms as u64),
+        other => other.to_string(),
+    };
+    let mut s = format!("{ts} {:<5} {}", e.level, e.kind.name());
     for (label, v) in [
         ("run", &e.run),
         ("workflow", &e.workflow),

@@ -61,7 +61,7 @@ impl From<ClientError> for Fail {
             ClientError::Api { status, .. } if *status < 500 => EXIT_BAD_INPUT,
             _ => EXIT_NODE,
         };
-        Fail(code, e.to_string())
+        Fail(code, super::with_causes(&e))
     }
 }
 
