@@ -52,13 +52,16 @@ const MAX_WAIT: Duration = Duration::from_secs(300);
 const DEFAULT_LIMIT: usize = 100;
 const MAX_LIMIT: usize = 10_000;
 
+/// Parameter names by (program, workflow).
+type ParamCache = HashMap<(ModuleHash, String), Arc<Vec<String>>>;
+
 /// What every handler shares.
 struct Api {
     node: Arc<NodeHandle>,
     name: String,
     /// Parameter names by (program, workflow), to map JSON input to
     /// arguments without decoding the program on every start.
-    params: Mutex<HashMap<(ModuleHash, String), Arc<Vec<String>>>>,
+    params: Mutex<ParamCache>,
     /// Turns true when the server shuts down: following streams end.
     closing: tokio::sync::watch::Receiver<bool>,
 }
@@ -261,9 +264,7 @@ impl Api {
         Ok((d.program, names))
     }
 
-    fn lock_params(
-        &self,
-    ) -> std::sync::MutexGuard<'_, HashMap<(ModuleHash, String), Arc<Vec<String>>>> {
+    fn lock_params(&self) -> std::sync::MutexGuard<'_, ParamCache> {
         self.params.lock().unwrap_or_else(|e| e.into_inner())
     }
 
