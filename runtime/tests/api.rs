@@ -868,3 +868,94 @@ async fn replay_re_executes_a_recorded_run_and_stops_at_a_divergence() {
     let (code, _, err) = drover(&["replay", "r-999", "--data", dir.path().to_str().unwrap()]).await;
     assert_eq!(code, 3, "{err}");
 }
+
+/// A `Write` the test reads while the CLI still writes to it.
+#[derive(Clone, Default)]
+struct Shared(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Shared {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Shared {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drover_logs_follow_prints_events_as_they_happen() {
+    let s = Served::up().await;
+    let c = s.client();
+    let out = Shared::default();
+    let follow = {
+        let mut out = out.clone();
+        let node = s.url.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut err = Vec::new();
+            // `--limit 0`: no past events, only what happens from now on.
+            let argv = [
+                "drover",
+                "logs",
+                "--follow",
+                "--limit",
+                "0",
+                "--filter",
+                "workflow == \"api_logs\"",
+                "--node",
+                &node,
+            ];
+            let code = run_with(argv, &mut out, &mut err);
+            (code, String::from_utf8(err).unwrap())
+        })
+    };
+    // The CLI subscribes at some point: start runs until one of them shows.
+    let mut started = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let seen = loop {
+        let run = c
+            .start("api_logs", json!(started.len() as i64), None)
+            .await
+            .unwrap()
+            .run;
+        c.wait(&run).await.unwrap();
+        started.push(run);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let text = out.text();
+        if let Some(r) = started.iter().find(|r| text.contains(&format!("run={r} "))) {
+            break r.clone();
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "nothing followed: {text}"
+        );
+    };
+    // Every run after the first one seen shows up too, in order.
+    let more = c.start("api_logs", json!(-1), None).await.unwrap().run;
+    c.wait(&more).await.unwrap();
+    s.down().await;
+    let (code, err) = follow.await.unwrap();
+    assert_eq!(code, 0, "{err}");
+    let text = out.text();
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(
+        lines.first().unwrap().contains(&format!("run={seen} ")),
+        "{text}"
+    );
+    assert!(
+        lines.last().unwrap().contains(&format!("run={more} ")),
+        "{text}"
+    );
+    assert!(
+        lines
+            .iter()
+            .all(|l| l.contains("workflow=api_logs") && l.contains("\"api order\"")),
+        "{text}"
+    );
+}
