@@ -11,7 +11,10 @@
 //! - [`order_saga`]: an order placed in three steps, undone in reverse
 //!   order when a step fails.
 //! - [`fan_out`]: items processed in parallel, results aggregated.
+//! - [`bench_flow`]: three no-op durable steps returning `5n + 8`, the
+//!   workload of the side-by-side HTTP benchmark.
 
+pub mod bench_flow;
 pub mod email_scan;
 pub mod fan_out;
 pub mod order_saga;

@@ -11,6 +11,7 @@
 //! runs its IR in the interpreter against the same responder, so the two can
 //! be compared.
 
+pub mod api;
 pub mod cli;
 pub mod client;
 mod effect;

@@ -40,10 +40,10 @@ use toml::Spanned;
 
 pub use crate::consul::ConsulConfig;
 pub use crate::http::{HostRate, HttpConfig};
-pub use crate::pagerduty::PagerDutyConfig;
-pub use crate::slack::SlackConfig;
 pub use crate::logstash::config::LogstashConfig;
+pub use crate::pagerduty::PagerDutyConfig;
 pub use crate::rabbitmq::config::RabbitmqConfig;
+pub use crate::slack::SlackConfig;
 use crate::statsd::line::{check_metric_name, check_tag_key, check_tag_value};
 use crate::Secret;
 

@@ -34,8 +34,8 @@ mod summary;
 pub mod web;
 
 pub use config::{
-    Config, ConfigError, ConsulConfig, HttpConfig, LogstashConfig, MemcacheConfig,
-    PagerDutyConfig, RabbitmqConfig, SlackConfig, StatsdConfig,
+    Config, ConfigError, ConsulConfig, HttpConfig, LogstashConfig, MemcacheConfig, PagerDutyConfig,
+    RabbitmqConfig, SlackConfig, StatsdConfig,
 };
 pub use integration::{
     DynIntegration, EffectCall, EffectFailure, Health, HealthStatus, Integration, ResourceDecl,

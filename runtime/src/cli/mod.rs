@@ -1,10 +1,21 @@
 //! The `drover` command line: clap arguments → a validated command →
 //! `execute`, which writes to the given streams and returns the exit code.
 //!
-//! Exit codes: 0 success; 1 bad input (arguments, JSON, unknown workflow);
-//! 2 the node or its store failed; 4 the run failed (it failed, or its
-//! workflow returned `Err`).
+//! Verbs: `run` (an embedded node, one run), `node` (a long-lived node
+//! serving the API), `deploy`, `start`, `status`, `result`, `cancel`,
+//! `signal`, `ls`, `trace`, `logs` (talk to a node: `--node URL`, env
+//! `DROVER_NODE`), and `replay` (a run re-executed offline from its journal).
+//!
+//! Exit codes: 0 success; 1 bad input (arguments, JSON, a filter that does
+//! not parse, a request the node refused as bad or conflicting); 2 the node
+//! or its store failed, or cannot be reached; 3 no such run or workflow;
+//! 4 the run failed (it failed, or its workflow returned `Err`); 5 `result
+//! --timeout` ran out while the run still runs; 6 `replay` diverged from the
+//! journal.
 
+mod node;
+mod remote;
+mod replay;
 mod run;
 
 use std::ffi::OsString;
@@ -13,14 +24,24 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+pub use node::NodeArgs;
+pub use remote::{NodeOpts, RemoteCommand};
+pub use replay::ReplayArgs;
+pub(crate) use run::arguments;
 pub use run::RunArgs;
 
 /// Bad input: arguments, input JSON, unknown workflow.
 pub const EXIT_BAD_INPUT: u8 = 1;
 /// The node or its store failed.
 pub const EXIT_NODE: u8 = 2;
+/// No such run or workflow.
+pub const EXIT_NOT_FOUND: u8 = 3;
 /// The run failed.
 pub const EXIT_RUN_FAILED: u8 = 4;
+/// `drover result --timeout` ran out; the run still runs.
+pub const EXIT_TIMEOUT: u8 = 5;
+/// `drover replay` found the program no longer matches the journal.
+pub const EXIT_DIVERGED: u8 = 6;
 
 /// `drover`: run durable workflows.
 #[derive(Debug, Parser)]
@@ -35,6 +56,30 @@ enum Command {
     /// Start an embedded node, run one workflow to its end, print the result
     /// and the trace of its effects.
     Run(RunArgs),
+    /// Run a long-lived node serving the HTTP API, with every compiled-in
+    /// workflow, until SIGINT or SIGTERM.
+    Node(NodeArgs),
+    /// Re-execute a run offline from its journal, with the recorded effect
+    /// results and no network; stop at the first divergence.
+    Replay(ReplayArgs),
+    #[command(flatten)]
+    Remote(RemoteCommand),
+}
+
+/// An error with its chain of causes: `cannot reach …: error sending
+/// request: … : Connection refused`.
+pub(crate) fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let more = s.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        source = s.source();
+    }
+    text
 }
 
 /// The `drover` binary's entry: parses `std::env::args` and runs.
@@ -73,5 +118,8 @@ where
     };
     match cli.command {
         Command::Run(args) => args.execute(out, err),
+        Command::Node(args) => args.execute(out, err),
+        Command::Replay(args) => args.execute(out, err),
+        Command::Remote(cmd) => cmd.execute(out, err),
     }
 }

@@ -174,7 +174,7 @@ impl RunArgs {
 }
 
 /// The workflow's arguments from the input JSON.
-fn arguments(names: &[&str], input: serde_json::Value) -> Result<Vec<Value>, String> {
+pub(crate) fn arguments(names: &[&str], input: serde_json::Value) -> Result<Vec<Value>, String> {
     use serde_json::Value as J;
     match (names.len(), input) {
         (0, J::Null) => Ok(vec![]),

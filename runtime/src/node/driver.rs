@@ -27,16 +27,36 @@ use crate::registry;
 /// Log events a node keeps in memory for [`NodeHandle::logs`] (invariant 8).
 const LOG_LIMIT: usize = 10_000;
 
-/// The newest log events, shared by the loop and the handle.
-#[derive(Clone, Default)]
-struct LogRing(Arc<std::sync::Mutex<VecDeque<LogEvent>>>);
+/// Log events a follower may fall behind by before it misses some.
+const LOG_FOLLOW_CAPACITY: usize = 4096;
+
+/// The newest log events, shared by the loop and the handle, and a
+/// broadcast of each new one to followers (`drover logs --follow`).
+#[derive(Clone)]
+struct LogRing {
+    ring: Arc<std::sync::Mutex<VecDeque<LogEvent>>>,
+    follow: tokio::sync::broadcast::Sender<LogEvent>,
+}
+
+impl Default for LogRing {
+    fn default() -> Self {
+        LogRing {
+            ring: Arc::default(),
+            follow: tokio::sync::broadcast::channel(LOG_FOLLOW_CAPACITY).0,
+        }
+    }
+}
 
 impl LogRing {
     fn push(&self, event: LogEvent, print: bool) {
         if print {
             eprintln!("{}", event.to_json_line());
         }
-        let mut ring = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if self.follow.receiver_count() > 0 {
+            // No follower left is not an error.
+            let _ = self.follow.send(event.clone());
+        }
+        let mut ring = self.ring.lock().unwrap_or_else(|e| e.into_inner());
         if ring.len() >= LOG_LIMIT {
             ring.pop_front();
         }
@@ -44,7 +64,7 @@ impl LogRing {
     }
 
     fn snapshot(&self) -> Vec<LogEvent> {
-        let ring = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let ring = self.ring.lock().unwrap_or_else(|e| e.into_inner());
         ring.iter().cloned().collect()
     }
 }
@@ -59,7 +79,7 @@ enum Request {
         workflow: String,
         args: Vec<Value>,
         key: Option<String>,
-        reply: Reply<RunId>,
+        reply: Reply<(RunId, bool)>,
     },
     Event {
         run: RunId,
@@ -98,7 +118,7 @@ enum Done {
         prepared: Box<Prepared>,
         parent: Option<(RunId, u64)>,
         outcome: Result<StartOutcome, StoreError>,
-        reply: Option<Reply<RunId>>,
+        reply: Option<Reply<(RunId, bool)>>,
     },
     /// A child found by its key that is not live here: its outcome if it ended.
     ChildFound {
@@ -393,7 +413,7 @@ impl<S: Store> Loop<S> {
         prepared: Prepared,
         key: Option<String>,
         parent: Option<(RunId, u64)>,
-        reply: Option<Reply<RunId>>,
+        reply: Option<Reply<(RunId, bool)>>,
     ) {
         let input = match codec::encode_input(&prepared.args) {
             Ok(i) => i,
@@ -462,12 +482,12 @@ impl<S: Store> Loop<S> {
                     let a = self.state.install(run, *prepared, parent, now);
                     self.execute(a);
                     if let Some(reply) = reply {
-                        let _ = reply.send(Ok(run));
+                        let _ = reply.send(Ok((run, true)));
                     }
                 }
                 Ok(StartOutcome::Existing(run)) => {
                     if let Some(reply) = reply {
-                        let _ = reply.send(Ok(run));
+                        let _ = reply.send(Ok((run, false)));
                     }
                     // A child started before a restart: if it is not live it
                     // may have ended, and the parent must hear of it.
@@ -685,6 +705,17 @@ impl<S: Store> NodeHandle<S> {
         args: Vec<Value>,
         idempotency_key: Option<String>,
     ) -> Result<RunId, NodeError> {
+        Ok(self.start_created(workflow, args, idempotency_key).await?.0)
+    }
+
+    /// As [`NodeHandle::start`], also saying whether the run is new (`false`:
+    /// the idempotency key named a run that already existed).
+    pub async fn start_created(
+        &self,
+        workflow: &str,
+        args: Vec<Value>,
+        idempotency_key: Option<String>,
+    ) -> Result<(RunId, bool), NodeError> {
         self.ask(|reply| Request::Start {
             workflow: workflow.to_owned(),
             args,
@@ -813,6 +844,35 @@ impl<S: Store> NodeHandle<S> {
     /// The newest workflow log events, oldest first (at most 10 000).
     pub fn logs(&self) -> Vec<LogEvent> {
         self.logs.snapshot()
+    }
+
+    /// Every log event from now on, as it is emitted. A receiver that falls
+    /// more than 4096 events behind misses the oldest (`Lagged`).
+    pub fn subscribe_logs(&self) -> tokio::sync::broadcast::Receiver<LogEvent> {
+        self.logs.follow.subscribe()
+    }
+
+    /// A run's whole journal, decoded, in order (empty for an unknown run).
+    pub async fn journal(
+        &self,
+        run: RunId,
+    ) -> Result<Vec<drover_interpreter::JournalEntry>, NodeError> {
+        let journal = self.store.journal(run).await?;
+        let mut entries = Vec::with_capacity(journal.len());
+        for (_, bytes) in &journal {
+            entries.push(codec::decode_entry(bytes)?);
+        }
+        Ok(entries)
+    }
+
+    /// The store the node runs on (programs, deployments, runs).
+    pub fn store(&self) -> &Arc<S> {
+        &self.store
+    }
+
+    /// Milliseconds per tick.
+    pub fn tick_ms(&self) -> u64 {
+        self.tick_ms
     }
 
     /// The store's counters.

@@ -31,3 +31,7 @@ pub trait StartWorkflow {
         args: Vec<Value>,
     ) -> impl Future<Output = Result<RunId, Error>> + Send;
 }
+
+mod http;
+
+pub use http::{Client, ClientError, Followed, ListQuery, LogStream};

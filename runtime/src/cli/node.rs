@@ -1,0 +1,176 @@
+//! `drover node`: a long-lived node with every compiled-in workflow, serving
+//! the API until SIGINT or SIGTERM.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use clap::Args;
+
+use super::{EXIT_BAD_INPUT, EXIT_NODE};
+use crate::node::{IntegrationEffects, Node, NodeConfig};
+
+/// Arguments of `drover node`.
+#[derive(Debug, Args)]
+pub struct NodeArgs {
+    /// The node's data directory (created if missing).
+    #[arg(long, default_value = "drover-data")]
+    data: PathBuf,
+    /// Where the API listens (`127.0.0.1:0` picks a free port).
+    #[arg(long, default_value = "127.0.0.1:7070")]
+    listen: String,
+    /// Milliseconds per tick.
+    #[arg(long, default_value_t = 10)]
+    tick_ms: u64,
+    /// A resource capacity, as NAME=UNITS (repeatable).
+    #[arg(long = "resource", value_name = "NAME=UNITS")]
+    resources: Vec<String>,
+    /// Print the workflows' log events to stderr as JSON lines.
+    #[arg(long)]
+    log_stderr: bool,
+    /// The integrations' config (TOML). Sections present connect to real
+    /// servers; the rest use embedded fallbacks. `DROVER_*` environment
+    /// variables apply over it.
+    #[arg(long, env = "DROVER_CONFIG")]
+    config: Option<PathBuf>,
+}
+
+/// The capacities of `--resource NAME=UNITS` flags.
+pub(crate) fn parse_resources(flags: &[String]) -> Result<BTreeMap<String, u32>, String> {
+    let mut resources = BTreeMap::new();
+    for r in flags {
+        let (name, units) = r
+            .split_once('=')
+            .and_then(|(n, u)| Some((n.trim(), u.trim().parse::<u32>().ok()?)))
+            .filter(|(n, _)| !n.is_empty())
+            .ok_or_else(|| format!("--resource {r:?} is not NAME=UNITS"))?;
+        resources.insert(name.to_owned(), units);
+    }
+    Ok(resources)
+}
+
+impl NodeArgs {
+    /// Runs the node until a signal; returns the exit code.
+    pub fn execute(self, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
+        let resources = match parse_resources(&self.resources) {
+            Ok(r) => r,
+            Err(m) => {
+                let _ = writeln!(err, "drover node: {m}");
+                return EXIT_BAD_INPUT;
+            }
+        };
+        if self.tick_ms == 0 {
+            let _ = writeln!(err, "drover node: --tick-ms must be at least 1");
+            return EXIT_BAD_INPUT;
+        }
+        let mut config = NodeConfig::new(self.data.clone());
+        config.tick_ms = self.tick_ms;
+        config.resources = resources;
+        config.log_to_stderr = self.log_stderr;
+        let runtime = match tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+        {
+            Ok(r) => r,
+            Err(e) => {
+                let _ = writeln!(err, "drover node: tokio runtime: {e}");
+                return EXIT_NODE;
+            }
+        };
+        runtime.block_on(async move {
+            let listener = match tokio::net::TcpListener::bind(&self.listen).await {
+                Ok(l) => l,
+                Err(e) => {
+                    let _ = writeln!(err, "drover node: cannot listen on {}: {e}", self.listen);
+                    return EXIT_BAD_INPUT;
+                }
+            };
+            let addr = match listener.local_addr() {
+                Ok(a) => a,
+                Err(e) => {
+                    let _ = writeln!(err, "drover node: {e}");
+                    return EXIT_NODE;
+                }
+            };
+            let effects = match IntegrationEffects::from_config_file(self.config.as_deref()).await {
+                Ok(e) => e,
+                Err(e) => {
+                    let _ = writeln!(err, "drover node: {e}");
+                    return EXIT_BAD_INPUT;
+                }
+            };
+            let embedded = effects.embedded_namespaces();
+            let (node, report) = match Node::open_with(config, Arc::new(effects)).await {
+                Ok(n) => n,
+                Err(e) => {
+                    let _ = writeln!(err, "drover node: {e}");
+                    return EXIT_NODE;
+                }
+            };
+            if let Some(store) = &report.store {
+                if let Some(cut) = &store.truncated {
+                    let _ = writeln!(err, "drover node: store recovery: {cut:?}");
+                }
+            }
+            for (run, why) in report.diverged.iter().chain(&report.failed) {
+                let _ = writeln!(err, "drover node: run {run} is not resumed: {why}");
+            }
+            for (w, why) in &report.bad_deployments {
+                let _ = writeln!(err, "drover node: workflow {w} cannot start: {why}");
+            }
+            let _ = writeln!(
+                out,
+                "drover node listening on http://{addr} (data {}, {} runs resumed)",
+                self.data.display(),
+                report.resumed.len()
+            );
+            if !embedded.is_empty() {
+                let _ = writeln!(
+                    err,
+                    "drover node: embedded fallbacks (no config section): {}",
+                    embedded.join(", ")
+                );
+            }
+            let _ = out.flush();
+            let node = Arc::new(node);
+            let served = crate::api::serve(listener, node.clone(), shutdown_signal()).await;
+            let code = match served {
+                Ok(()) => 0,
+                Err(e) => {
+                    let _ = writeln!(err, "drover node: serving: {e}");
+                    EXIT_NODE
+                }
+            };
+            // Every request has finished, so the router's handles are gone.
+            match Arc::try_unwrap(node) {
+                Ok(node) => node.shutdown().await,
+                Err(node) => drop(node),
+            }
+            let _ = writeln!(out, "drover node stopped");
+            code
+        })
+    }
+}
+
+/// SIGINT (Ctrl-C) or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+}
