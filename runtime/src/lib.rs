@@ -32,6 +32,9 @@ pub use effect::{
     Sleep, Sys,
 };
 pub use error::Error;
+/// Supervision trees and gen_server-like workers, for the user's own
+/// servers under a node's tree ([`node::NodeServices::child`]).
+pub use drover_supervisor as supervisor;
 pub use std::time::Duration;
 
 /// Awaits several futures (or effects) at once and gives a tuple of their

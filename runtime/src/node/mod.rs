@@ -8,6 +8,8 @@
 //!   (requests, ticks, store appends, effect completions), and [`NodeHandle`].
 //! - [`executor`]: activities with resource permits, built-in effects
 //!   through an [`EffectHandler`], profiles.
+//! - [`services`]: the node's supervision tree (store, loop, ticker,
+//!   services, pools, user gen_servers): [`NodeServices`].
 //! - `timers`, `codec`, `profile`: the timer table, what is stored, and
 //!   effect profiles.
 
@@ -16,6 +18,7 @@ mod driver;
 pub mod executor;
 pub mod logic;
 mod profile;
+pub mod services;
 mod timers;
 
 use std::collections::BTreeMap;
@@ -31,6 +34,7 @@ pub use driver::{Node, NodeHandle};
 pub use drover_store::{RunFilter, RunId, RunStatus, RunSummary, StoreError};
 pub use executor::{EffectCall, EffectHandler, EmbeddedEffects, SinkItem};
 pub use profile::EffectProfile;
+pub use services::{NodeExit, NodeRef, NodeServices, PoolHealth, SupervisedNode};
 
 /// How a node is set up.
 #[derive(Clone, Debug)]

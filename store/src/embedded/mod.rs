@@ -159,6 +159,8 @@ struct Shared {
     segments: RwLock<BTreeMap<u32, Arc<File>>>,
     stats: Stats,
     leases: Mutex<HashMap<RunId, Lease>>,
+    /// The writer's first failure, for [`EmbeddedStore::health`].
+    failure: Mutex<Option<String>>,
 }
 
 fn lock_failed() -> StoreError {
@@ -354,6 +356,11 @@ impl Writer {
             if let Err(e) = self.write_and_sync(buf) {
                 let cause = e.to_string();
                 self.poisoned = Some(cause.clone());
+                *self
+                    .shared
+                    .failure
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner()) = Some(cause.clone());
                 for answer in answers {
                     let error = || StoreError::Poisoned {
                         cause: cause.clone(),
@@ -565,6 +572,7 @@ impl EmbeddedStore {
             segments: RwLock::new(reads),
             stats: Stats::default(),
             leases: Mutex::new(HashMap::new()),
+            failure: Mutex::new(None),
         });
         let writer = Writer {
             shared: shared.clone(),
@@ -595,6 +603,26 @@ impl EmbeddedStore {
     /// The store's directory.
     pub fn dir(&self) -> &Path {
         &self.shared.dir
+    }
+
+    /// Whether the store still takes writes. `Err` says why not: an earlier
+    /// write or fsync failed ([`StoreError::Poisoned`]), or the writer
+    /// thread is gone ([`StoreError::Closed`]). Either way only reopening
+    /// the store, which recovers the log, makes it writable again.
+    pub fn health(&self) -> Result<(), StoreError> {
+        let failure = self
+            .shared
+            .failure
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        if let Some(cause) = failure {
+            return Err(StoreError::Poisoned { cause });
+        }
+        match &self.writer {
+            Some(writer) if !writer.is_finished() => Ok(()),
+            _ => Err(StoreError::Closed),
+        }
     }
 
     fn send(&self, request: Request) -> Result<(), StoreError> {
