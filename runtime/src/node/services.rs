@@ -452,6 +452,16 @@ impl Server for StoreService {
 
     async fn init(args: StoreArgs) -> Result<Self, ExitReason> {
         let shared = args.shared;
+        // A killed incarnation ran no `terminate`: let go of its store here.
+        let killed = shared
+            .store
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(old) = killed {
+            *shared.old_store.lock().unwrap_or_else(|p| p.into_inner()) = Arc::downgrade(&old);
+            let _ = tokio::task::spawn_blocking(move || drop(old)).await;
+        }
         // The directory lock is held until the old store's last handle is
         // dropped (a loop that is stopping, a caller mid-request).
         let old = shared
@@ -539,7 +549,7 @@ impl Server for StoreService {
 /// resumes every unfinished run; the service fails if the loop stops.
 pub struct LoopService {
     shared: Arc<Shared>,
-    node: Arc<NodeHandle>,
+    node: Option<Arc<NodeHandle>>,
 }
 
 impl Server for LoopService {
@@ -549,6 +559,13 @@ impl Server for LoopService {
     type Cast = ();
 
     async fn init(NodeRef(shared): NodeRef) -> Result<Self, ExitReason> {
+        // A killed incarnation ran no `terminate`: its loop may still run,
+        // and two loops must never drive the same runs.
+        let killed = shared.node.write().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(old) = killed {
+            old.stop().await;
+            let _ = tokio::task::spawn_blocking(move || drop(old)).await;
+        }
         let store = shared
             .store
             .read()
@@ -591,7 +608,10 @@ impl Server for LoopService {
         *shared.node.write().unwrap_or_else(|p| p.into_inner()) = Some(node.clone());
         *shared.ticks.write().unwrap_or_else(|p| p.into_inner()) = Some(ticks);
         *shared.recovery.lock().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(report));
-        Ok(LoopService { shared, node })
+        Ok(LoopService {
+            shared,
+            node: Some(node),
+        })
     }
 
     async fn handle_call(&mut self, (): ()) -> Result<(), ExitReason> {
@@ -603,14 +623,21 @@ impl Server for LoopService {
     }
 
     async fn handle_info(&mut self) -> Result<(), ExitReason> {
-        self.node.closed().await;
+        if let Some(node) = &self.node {
+            node.closed().await;
+        }
         Err(ExitReason::error("the node loop stopped"))
     }
 
     async fn terminate(&mut self, _: &ExitReason) {
         *self.shared.ticks.write().unwrap_or_else(|p| p.into_inner()) = None;
         *self.shared.node.write().unwrap_or_else(|p| p.into_inner()) = None;
-        self.node.stop().await;
+        if let Some(node) = self.node.take() {
+            node.stop().await;
+            // If this is the store's last handle, dropping it joins the
+            // store's writer thread: blocking work.
+            let _ = tokio::task::spawn_blocking(move || drop(node)).await;
+        }
     }
 }
 
