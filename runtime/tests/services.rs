@@ -31,6 +31,13 @@ pub async fn short_nap(x: i64) -> Result<i64, Error> {
     Ok(y)
 }
 
+#[workflow]
+pub async fn await_go(x: i64) -> Result<i64, Error> {
+    let _go: bool = signal::<bool>("go").await;
+    let y = plus_one(x).await?;
+    Ok(y)
+}
+
 /// A key-value store with a deliberate bug: storing the key "boom" panics.
 pub struct Kv {
     map: BTreeMap<String, i64>,
@@ -274,8 +281,9 @@ async fn exhausting_the_intensity_stops_the_node_and_says_why() {
         .await
         .unwrap();
     let handle = node.node().unwrap();
+    // Waits for a signal, so it is unfinished when the node stops.
     let run = handle
-        .start("short_nap", vec![Value::Int(9)], None)
+        .start("await_go", vec![Value::Int(9)], None)
         .await
         .unwrap();
     drop(handle);
@@ -309,6 +317,7 @@ async fn exhausting_the_intensity_stops_the_node_and_says_why() {
 
     let (reopened, report) = Node::open(config(dir.path())).await.unwrap();
     assert_eq!(report.resumed, vec![run], "the acknowledged run is resumed");
+    reopened.signal(run, "go", Value::Bool(true)).await.unwrap();
     let outcome = tokio::time::timeout(StdDuration::from_secs(20), reopened.result(run))
         .await
         .unwrap()
@@ -347,5 +356,149 @@ async fn a_restarted_loop_resumes_every_acknowledged_run() {
     let tree = node.tree().await.unwrap();
     assert_eq!(restarts(&tree, &["store"]), 0);
     assert_eq!(restarts(&tree, &["ticker"]), 1);
+    assert_eq!(node.shutdown().await, ExitReason::Shutdown);
+}
+
+/// A loopback server answering `ping` with `pong`, or with `err` for the
+/// next `sick` pings.
+async fn ping_server() -> (std::net::SocketAddr, std::sync::Arc<std::sync::atomic::AtomicU32>) {
+    use std::sync::atomic::Ordering;
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let sick = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let state = sick.clone();
+    tokio::spawn(async move {
+        while let Ok((socket, _)) = listener.accept().await {
+            let sick = state.clone();
+            tokio::spawn(async move {
+                let (read, mut write) = socket.into_split();
+                let mut lines = BufReader::new(read).lines();
+                while let Ok(Some(line)) = lines.next_line().await {
+                    let ill = sick
+                        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                        .is_ok();
+                    let answer = if line == "ping" && !ill { "pong\n" } else { "err\n" };
+                    if write.write_all(answer.as_bytes()).await.is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    (addr, sick)
+}
+
+/// One ping over a new connection.
+async fn ping(addr: std::net::SocketAddr) -> Result<(), String> {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let mut socket = tokio::net::TcpStream::connect(addr)
+        .await
+        .map_err(|e| e.to_string())?;
+    socket.write_all(b"ping\n").await.map_err(|e| e.to_string())?;
+    let mut line = String::new();
+    BufReader::new(socket)
+        .read_line(&mut line)
+        .await
+        .map_err(|e| e.to_string())?;
+    match line.trim_end() {
+        "pong" => Ok(()),
+        other => Err(format!("answered {other:?}")),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unhealthy_pool_is_rebuilt_by_its_restart() {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::sync::Arc;
+    let (addr, sick) = ping_server().await;
+    let builds = Arc::new(AtomicU32::new(0));
+    let counted = builds.clone();
+    let pool = drover::node::PoolHealth::new(
+        "echo",
+        move || {
+            counted.fetch_add(1, Ordering::SeqCst);
+            Box::pin(ping(addr))
+        },
+        move || Box::pin(ping(addr)),
+    )
+    .every(StdDuration::from_millis(20), 2);
+    let dir = tempfile::tempdir().unwrap();
+    let node = NodeServices::new(config(dir.path()))
+        .pool(pool)
+        .start()
+        .await
+        .unwrap();
+    assert_eq!(builds.load(Ordering::SeqCst), 1);
+    let health = node
+        .registry()
+        .server::<drover::node::services::PoolWorker>("pool.echo");
+    until("a healthy check", async || {
+        health.call((), TIMEOUT).await == Ok(Ok(()))
+    })
+    .await;
+
+    // Two failed checks in a row: the worker fails and its restart
+    // rebuilds the pool, which is healthy again.
+    sick.store(2, Ordering::SeqCst);
+    until("the pool's rebuild", async || {
+        restarts(&node.tree().await.unwrap(), &["pools", "echo"]) == 1
+    })
+    .await;
+    assert_eq!(builds.load(Ordering::SeqCst), 2);
+    let events = node_events(&node);
+    assert!(
+        events
+            .iter()
+            .any(|e| e.starts_with("error echo exited: error: pool echo unhealthy 2 times")),
+        "{events:#?}"
+    );
+    // Only the pool: nothing else restarted.
+    let tree = node.tree().await.unwrap();
+    for service in ["store", "loop", "ticker", "pools", "user"] {
+        assert_eq!(restarts(&tree, &[service]), 0, "{service}");
+    }
+    assert_eq!(node.shutdown().await, ExitReason::Shutdown);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pool_that_cannot_be_rebuilt_stops_its_subtree_but_not_the_node() {
+    let (addr, sick) = ping_server().await;
+    let pool = drover::node::PoolHealth::new(
+        "echo",
+        move || Box::pin(ping(addr)),
+        move || Box::pin(ping(addr)),
+    )
+    .every(StdDuration::from_millis(10), 1);
+    let dir = tempfile::tempdir().unwrap();
+    let node = NodeServices::new(config(dir.path()))
+        .pool(pool)
+        .start()
+        .await
+        .unwrap();
+    // Sick for longer than the pools' intensity allows rebuilds.
+    sick.store(1_000, std::sync::atomic::Ordering::SeqCst);
+    until("the pools subtree to give up", async || {
+        let tree = node.tree().await.unwrap();
+        find(&tree, "pools").supervisor.is_none()
+    })
+    .await;
+    let events = node_events(&node);
+    assert!(
+        events.iter().any(|e| e.starts_with("error pools gave up")),
+        "{events:#?}"
+    );
+    // The node carries on: runs complete, no other service restarted.
+    let run = node
+        .node()
+        .unwrap()
+        .start("short_nap", vec![Value::Int(6)], None)
+        .await
+        .unwrap();
+    assert_eq!(result(&node, run).await, ok(7));
+    let tree = node.tree().await.unwrap();
+    for service in ["store", "loop", "ticker", "user"] {
+        assert_eq!(restarts(&tree, &[service]), 0, "{service}");
+    }
     assert_eq!(node.shutdown().await, ExitReason::Shutdown);
 }

@@ -35,6 +35,7 @@ use drover_supervisor::{
     SupervisorError, SupervisorRef, SupervisorReport, SupervisorSpec, SupervisorTree, WorkerSpec,
 };
 use futures::future::BoxFuture;
+use serde_json::Value as Json;
 use tokio::sync::mpsc;
 
 use super::driver::{open_store, LogRing, LoopSeams};
@@ -66,11 +67,11 @@ struct Shared {
 }
 
 impl Shared {
-    fn log(&self, level: Level, msg: impl Into<String>, fields: &[(&str, String)]) {
+    fn log(&self, level: Level, msg: impl Into<String>, fields: &[(&str, Json)]) {
         let mut event = LogEvent::new(Timestamp::Millis(now_ms() as i64), level, EventKind::Node)
             .with_msg(msg);
         for (k, v) in fields {
-            event = event.with_field(*k, serde_json::Value::String(v.clone()));
+            event = event.with_field(*k, v.clone());
         }
         self.logs.push(event, self.config.log_to_stderr);
     }
@@ -81,7 +82,7 @@ impl Shared {
             let Some(shared) = shared.upgrade() else {
                 return;
             };
-            let sup = ("supervisor", supervisor.to_owned());
+            let sup = ("supervisor", Json::from(supervisor));
             match report {
                 SupervisorReport::ChildExited { child, reason } => {
                     let level = if reason.is_abnormal() {
@@ -98,8 +99,8 @@ impl Shared {
                         format!("{child} exited: {reason}"),
                         &[
                             sup,
-                            ("child", child.clone()),
-                            ("reason", reason.to_string()),
+                            ("child", Json::from(child.as_str())),
+                            ("reason", Json::from(reason.to_string())),
                         ],
                     );
                 }
@@ -108,14 +109,18 @@ impl Shared {
                     format!("{child} restarted ({restarts} restarts)"),
                     &[
                         sup,
-                        ("child", child.clone()),
-                        ("restarts", restarts.to_string()),
+                        ("child", Json::from(child.as_str())),
+                        ("restarts", Json::from(*restarts)),
                     ],
                 ),
                 SupervisorReport::RestartFailed { child, error } => shared.log(
                     Level::Error,
                     format!("{child} failed to restart: {error}"),
-                    &[sup, ("child", child.clone()), ("error", error.clone())],
+                    &[
+                        sup,
+                        ("child", Json::from(child.as_str())),
+                        ("error", Json::from(error.as_str())),
+                    ],
                 ),
                 SupervisorReport::Escalated {
                     intensity,
@@ -482,14 +487,14 @@ impl Server for StoreService {
             .await
             .map_err(|e| ExitReason::error(format!("store did not open: {e}")))?;
         let mut fields = vec![
-            ("records", report.records.to_string()),
-            ("runs", report.runs.to_string()),
+            ("records", Json::from(report.records)),
+            ("runs", Json::from(report.runs)),
         ];
         let level = match &report.truncated {
             Some(t) => {
                 fields.push((
                     "truncated",
-                    format!("{} at {}: {:?}", t.segment, t.offset, t.reason),
+                    Json::from(format!("{} at {}: {:?}", t.segment, t.offset, t.reason)),
                 ));
                 Level::Warn
             }
@@ -572,6 +577,13 @@ impl Server for LoopService {
             .unwrap_or_else(|p| p.into_inner())
             .clone()
             .ok_or_else(|| ExitReason::error("no store is open"))?;
+        // An earlier loop's appends may still wait in the writer's queue
+        // (their tasks were aborted, the writes were not): recovery must
+        // read the store after them, or it would resume runs from behind.
+        store
+            .barrier()
+            .await
+            .map_err(|e| ExitReason::error(format!("store refused: {e}")))?;
         let store_report = shared
             .store_report
             .lock()
@@ -600,8 +612,8 @@ impl Server for LoopService {
             Level::Info,
             "loop started",
             &[
-                ("resumed", report.resumed.len().to_string()),
-                ("replayed_entries", report.replayed_entries.to_string()),
+                ("resumed", Json::from(report.resumed.len())),
+                ("replayed_entries", Json::from(report.replayed_entries)),
             ],
         );
         let node = Arc::new(node);
