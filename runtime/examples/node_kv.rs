@@ -122,14 +122,20 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
 
     let data = tempfile::tempdir()?;
-    println!("starting a node in {} (user strategy {strategy:?})", data.path().display());
+    println!(
+        "starting a node in {} (user strategy {strategy:?})",
+        data.path().display()
+    );
     let node = NodeServices::new(NodeConfig::new(data.path()))
         .user_strategy(strategy, 3, StdDuration::from_secs(10))
         .child(ChildSpec::worker(
             "kv",
             WorkerSpec::<Kv>::new("kv", ()).codec(JsonCodec),
         ))
-        .child(ChildSpec::worker("audit", WorkerSpec::<Audit>::new("audit", ())))
+        .child(ChildSpec::worker(
+            "audit",
+            WorkerSpec::<Audit>::new("audit", ()),
+        ))
         .start()
         .await?;
     println!("\n{}", node.tree().await?);

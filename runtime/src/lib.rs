@@ -27,14 +27,14 @@ pub mod testing;
 pub mod __private;
 
 pub use drover_macros::{activity, pure, workflow};
+/// Supervision trees and gen_server-like workers, for the user's own
+/// servers under a node's tree ([`node::NodeServices::child`]).
+pub use drover_supervisor as supervisor;
 pub use effect::{
     all, now, race, random, signal, sleep, uuid, Effect, EffectFuture, PolicyExt, Race, Signal,
     Sleep, Sys,
 };
 pub use error::Error;
-/// Supervision trees and gen_server-like workers, for the user's own
-/// servers under a node's tree ([`node::NodeServices::child`]).
-pub use drover_supervisor as supervisor;
 pub use std::time::Duration;
 
 /// Awaits several futures (or effects) at once and gives a tuple of their

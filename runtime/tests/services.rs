@@ -130,7 +130,10 @@ fn restarts(tree: &SupervisorTree, path: &[&str]) -> u32 {
     let (last, subs) = path.split_last().unwrap();
     let mut t = tree;
     for s in subs {
-        t = find(t, s).supervisor.as_ref().expect("a running supervisor");
+        t = find(t, s)
+            .supervisor
+            .as_ref()
+            .expect("a running supervisor");
     }
     find(t, last).info.restarts
 }
@@ -212,7 +215,10 @@ async fn crash_kv(node: &SupervisedNode) {
     kv.call(KvCall::Put("a".into(), 1), TIMEOUT).await.unwrap();
     let before = node.registry().incarnation("kv");
     let crashed = kv.call(KvCall::Put("boom".into(), 2), TIMEOUT).await;
-    assert!(crashed.is_err(), "the bug did not crash the kv: {crashed:?}");
+    assert!(
+        crashed.is_err(),
+        "the bug did not crash the kv: {crashed:?}"
+    );
     until("a new kv", async || {
         let now = node.registry().incarnation("kv");
         now.is_some() && now != before
@@ -290,7 +296,10 @@ async fn exhausting_the_intensity_stops_the_node_and_says_why() {
     let node_ref = node.node_ref();
 
     let kv = node.registry().server::<Kv>("kv");
-    assert!(kv.call(KvCall::Put("boom".into(), 1), TIMEOUT).await.is_err());
+    assert!(kv
+        .call(KvCall::Put("boom".into(), 1), TIMEOUT)
+        .await
+        .is_err());
     let exit = tokio::time::timeout(StdDuration::from_secs(20), node.wait())
         .await
         .expect("the node stops");
@@ -312,8 +321,14 @@ async fn exhausting_the_intensity_stops_the_node_and_says_why() {
         events.iter().any(|m| m.starts_with("user gave up")),
         "{events:#?}"
     );
-    assert!(events.iter().any(|m| m.starts_with("node gave up")), "{events:#?}");
-    assert!(events.iter().any(|m| m.starts_with("node stopped")), "{events:#?}");
+    assert!(
+        events.iter().any(|m| m.starts_with("node gave up")),
+        "{events:#?}"
+    );
+    assert!(
+        events.iter().any(|m| m.starts_with("node stopped")),
+        "{events:#?}"
+    );
 
     let (reopened, report) = Node::open(config(dir.path())).await.unwrap();
     assert_eq!(report.resumed, vec![run], "the acknowledged run is resumed");
@@ -361,7 +376,10 @@ async fn a_restarted_loop_resumes_every_acknowledged_run() {
 
 /// A loopback server answering `ping` with `pong`, or with `err` for the
 /// next `sick` pings.
-async fn ping_server() -> (std::net::SocketAddr, std::sync::Arc<std::sync::atomic::AtomicU32>) {
+async fn ping_server() -> (
+    std::net::SocketAddr,
+    std::sync::Arc<std::sync::atomic::AtomicU32>,
+) {
     use std::sync::atomic::Ordering;
     use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -378,7 +396,11 @@ async fn ping_server() -> (std::net::SocketAddr, std::sync::Arc<std::sync::atomi
                     let ill = sick
                         .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
                         .is_ok();
-                    let answer = if line == "ping" && !ill { "pong\n" } else { "err\n" };
+                    let answer = if line == "ping" && !ill {
+                        "pong\n"
+                    } else {
+                        "err\n"
+                    };
                     if write.write_all(answer.as_bytes()).await.is_err() {
                         break;
                     }
@@ -395,7 +417,10 @@ async fn ping(addr: std::net::SocketAddr) -> Result<(), String> {
     let mut socket = tokio::net::TcpStream::connect(addr)
         .await
         .map_err(|e| e.to_string())?;
-    socket.write_all(b"ping\n").await.map_err(|e| e.to_string())?;
+    socket
+        .write_all(b"ping\n")
+        .await
+        .map_err(|e| e.to_string())?;
     let mut line = String::new();
     BufReader::new(socket)
         .read_line(&mut line)

@@ -79,7 +79,10 @@ async fn a_failed_write_is_never_acknowledged_and_the_restarted_store_resumes_th
     let handle = node.node().unwrap();
     let mut acknowledged = Vec::new();
     for x in 0..3 {
-        let run = handle.start("doze", vec![Value::Int(x)], None).await.unwrap();
+        let run = handle
+            .start("doze", vec![Value::Int(x)], None)
+            .await
+            .unwrap();
         acknowledged.push((run, x));
     }
 

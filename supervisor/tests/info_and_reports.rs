@@ -102,10 +102,7 @@ async fn handle_info_runs_between_messages_and_calls_still_get_answers() {
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!(t.call((), SECOND).await.unwrap(), 21);
     assert_eq!(sup.shutdown().await, ExitReason::Shutdown);
-    assert_eq!(
-        log.take(),
-        ["init ticker", "terminate ticker: shutdown"]
-    );
+    assert_eq!(log.take(), ["init ticker", "terminate ticker: shutdown"]);
 }
 
 #[tokio::test(start_paused = true)]
@@ -123,7 +120,11 @@ async fn an_error_from_handle_info_is_a_crash_that_terminate_sees_and_the_superv
     .unwrap();
     assert_eq!(
         log_after(&log, 3).await,
-        ["init ticker", "terminate ticker: error: tick 3", "init ticker"]
+        [
+            "init ticker",
+            "terminate ticker: error: tick 3",
+            "init ticker"
+        ]
     );
     let rows = sup.which_children().await.unwrap();
     assert_eq!(rows[0].restarts, 1);

@@ -270,10 +270,9 @@ pub(crate) async fn open_store(
 ) -> Result<(EmbeddedStore, drover_store::RecoveryReport), NodeError> {
     let dir = config.data_dir.clone();
     // Opening reads and checks the whole log: blocking work.
-    let opened =
-        tokio::task::spawn_blocking(move || EmbeddedStore::open(&dir, Options::default()))
-            .await
-            .map_err(|e| NodeError::Refused(format!("store open task: {e}")))??;
+    let opened = tokio::task::spawn_blocking(move || EmbeddedStore::open(&dir, Options::default()))
+        .await
+        .map_err(|e| NodeError::Refused(format!("store open task: {e}")))??;
     Ok(opened)
 }
 
@@ -366,7 +365,12 @@ struct Loop<S: Store> {
 }
 
 impl<S: Store> Loop<S> {
-    async fn run(mut self, mut rx: mpsc::Receiver<Request>, mut ticks: Ticks, initial: Vec<Action>) {
+    async fn run(
+        mut self,
+        mut rx: mpsc::Receiver<Request>,
+        mut ticks: Ticks,
+        initial: Vec<Action>,
+    ) {
         self.execute(initial);
         loop {
             tokio::select! {

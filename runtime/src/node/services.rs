@@ -68,8 +68,8 @@ struct Shared {
 
 impl Shared {
     fn log(&self, level: Level, msg: impl Into<String>, fields: &[(&str, Json)]) {
-        let mut event = LogEvent::new(Timestamp::Millis(now_ms() as i64), level, EventKind::Node)
-            .with_msg(msg);
+        let mut event =
+            LogEvent::new(Timestamp::Millis(now_ms() as i64), level, EventKind::Node).with_msg(msg);
         for (k, v) in fields {
             event = event.with_field(*k, v.clone());
         }
@@ -89,7 +89,8 @@ impl Shared {
                         *shared
                             .last_failure
                             .lock()
-                            .unwrap_or_else(|p| p.into_inner()) = Some(format!("{child}: {reason}"));
+                            .unwrap_or_else(|p| p.into_inner()) =
+                            Some(format!("{child}: {reason}"));
                         Level::Error
                     } else {
                         Level::Info
@@ -297,9 +298,10 @@ impl NodeServices {
             .intensity(self.intensity)
             .period(self.period)
             .reporter(shared.reporter("node"))
-            .child(ChildSpec::worker("store", store).shutdown(Shutdown::Timeout(
-                Duration::from_secs(30),
-            )))
+            .child(
+                ChildSpec::worker("store", store)
+                    .shutdown(Shutdown::Timeout(Duration::from_secs(30))),
+            )
             .child(
                 ChildSpec::worker("loop", lp).shutdown(Shutdown::Timeout(Duration::from_secs(30))),
             )
@@ -566,7 +568,11 @@ impl Server for LoopService {
     async fn init(NodeRef(shared): NodeRef) -> Result<Self, ExitReason> {
         // A killed incarnation ran no `terminate`: its loop may still run,
         // and two loops must never drive the same runs.
-        let killed = shared.node.write().unwrap_or_else(|p| p.into_inner()).take();
+        let killed = shared
+            .node
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
         if let Some(old) = killed {
             old.stop().await;
             let _ = tokio::task::spawn_blocking(move || drop(old)).await;
