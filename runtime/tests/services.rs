@@ -527,3 +527,65 @@ async fn a_pool_that_cannot_be_rebuilt_stops_its_subtree_but_not_the_node() {
     }
     assert_eq!(node.shutdown().await, ExitReason::Shutdown);
 }
+
+/// Stands for the API server: a node service whose `init` takes the
+/// current loop from a `NodeRef` and which serves starts through it.
+pub struct Frontend {
+    node: drover::node::NodeRef,
+}
+
+impl Server for Frontend {
+    type Args = drover::node::NodeRef;
+    type Call = i64;
+    type Reply = Result<RunId, String>;
+    type Cast = ();
+
+    async fn init(node: drover::node::NodeRef) -> Result<Self, ExitReason> {
+        // Started after the loop, so the loop is there.
+        node.node().map_err(ExitReason::error)?;
+        Ok(Frontend { node })
+    }
+
+    async fn handle_call(&mut self, x: i64) -> Result<Result<RunId, String>, ExitReason> {
+        let node = self.node.node().map_err(ExitReason::error)?;
+        Ok(node
+            .start("short_nap", vec![Value::Int(x)], None)
+            .await
+            .map_err(|e| e.to_string()))
+    }
+
+    async fn handle_cast(&mut self, (): ()) -> Result<(), ExitReason> {
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_service_is_restarted_with_the_loop_and_serves_the_new_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let services = NodeServices::new(config(dir.path()));
+    let node_ref = services.node_ref();
+    let node = services
+        .service(ChildSpec::worker(
+            "frontend",
+            WorkerSpec::<Frontend>::new("frontend", node_ref),
+        ))
+        .start()
+        .await
+        .unwrap();
+    let frontend = node.registry().server::<Frontend>("frontend");
+    let first = frontend.call(1, TIMEOUT).await.unwrap().unwrap();
+
+    node.supervisor().kill_child("loop").await.unwrap();
+    until("the frontend's restart", async || {
+        restarts(&node.tree().await.unwrap(), &["frontend"]) == 1
+    })
+    .await;
+    // Through the restarted frontend, on the restarted loop.
+    let second = frontend.call(2, TIMEOUT).await.unwrap().unwrap();
+    assert_eq!(result(&node, first).await, ok(2));
+    assert_eq!(result(&node, second).await, ok(3));
+    let tree = node.tree().await.unwrap();
+    assert_eq!(restarts(&tree, &["loop"]), 1);
+    assert_eq!(restarts(&tree, &["store"]), 0);
+    assert_eq!(node.shutdown().await, ExitReason::Shutdown);
+}

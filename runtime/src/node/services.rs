@@ -52,7 +52,7 @@ const STORE_RELEASE_WAIT: Duration = Duration::from_secs(5);
 /// and its log ring. Read by name-less services through [`NodeRef`].
 struct Shared {
     config: NodeConfig,
-    effects: Arc<dyn EffectHandler>,
+    effects: RwLock<Arc<dyn EffectHandler>>,
     logs: LogRing,
     store: RwLock<Option<Arc<EmbeddedStore>>>,
     /// The store's recovery report, until the next loop start takes it.
@@ -180,8 +180,7 @@ impl NodeRef {
 
 /// Builds the node's supervision tree; [`NodeServices::start`] starts it.
 pub struct NodeServices {
-    config: NodeConfig,
-    effects: Arc<dyn EffectHandler>,
+    shared: Arc<Shared>,
     registry: Registry,
     intensity: u32,
     period: Duration,
@@ -196,9 +195,20 @@ impl NodeServices {
     /// that tolerates 3 restarts in 10 s, and an empty `one_for_one` user
     /// subtree (3 restarts in 5 s).
     pub fn new(config: NodeConfig) -> Self {
-        NodeServices {
+        let shared = Arc::new(Shared {
             config,
-            effects: Arc::new(EmbeddedEffects::new()),
+            effects: RwLock::new(Arc::new(EmbeddedEffects::new())),
+            logs: LogRing::default(),
+            store: RwLock::new(None),
+            store_report: Mutex::new(None),
+            old_store: Mutex::new(Weak::new()),
+            node: RwLock::new(None),
+            recovery: Mutex::new(None),
+            ticks: RwLock::new(None),
+            last_failure: Mutex::new(None),
+        });
+        NodeServices {
+            shared,
             registry: Registry::new(),
             intensity: 3,
             period: Duration::from_secs(10),
@@ -212,9 +222,19 @@ impl NodeServices {
     }
 
     /// Performs built-in effects with `effects`.
-    pub fn effects(mut self, effects: Arc<dyn EffectHandler>) -> Self {
-        self.effects = effects;
+    pub fn effects(self, effects: Arc<dyn EffectHandler>) -> Self {
+        *self
+            .shared
+            .effects
+            .write()
+            .unwrap_or_else(|p| p.into_inner()) = effects;
         self
+    }
+
+    /// The handle services use to reach the node: clone it into the `Args`
+    /// of a [`NodeServices::service`] or a user child before `start`.
+    pub fn node_ref(&self) -> NodeRef {
+        NodeRef(self.shared.clone())
     }
 
     /// Registers every service's name in `registry` (so the caller can
@@ -270,18 +290,7 @@ impl NodeServices {
     /// Starts the tree: opens the store, recovers and starts the loop, the
     /// ticker, the services, the pools and the user's servers, in order.
     pub async fn start(self) -> Result<SupervisedNode, NodeError> {
-        let shared = Arc::new(Shared {
-            config: self.config,
-            effects: self.effects,
-            logs: LogRing::default(),
-            store: RwLock::new(None),
-            store_report: Mutex::new(None),
-            old_store: Mutex::new(Weak::new()),
-            node: RwLock::new(None),
-            recovery: Mutex::new(None),
-            ticks: RwLock::new(None),
-            last_failure: Mutex::new(None),
-        });
+        let shared = self.shared;
         let store = WorkerSpec::<StoreService>::new(
             "drover.store",
             StoreArgs {
@@ -602,11 +611,16 @@ impl Server for LoopService {
             ticks: Some(ticks_rx),
             logs: Some(shared.logs.clone()),
         };
+        let effects = shared
+            .effects
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
         let (node, mut report) = Node::open_on(
             store,
             store_report.clone().unwrap_or_else(empty_store_report),
             shared.config.clone(),
-            shared.effects.clone(),
+            effects,
             seams,
         )
         .await
