@@ -28,6 +28,9 @@ pub mod testing;
 pub mod __private;
 
 pub use drover_macros::{activity, pure, workflow};
+/// Supervision trees and gen_server-like workers, for the user's own
+/// servers under a node's tree ([`node::NodeServices::child`]).
+pub use drover_supervisor as supervisor;
 pub use effect::{
     all, now, race, random, signal, sleep, uuid, Effect, EffectFuture, PolicyExt, Race, Signal,
     Sleep, Sys,

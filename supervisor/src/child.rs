@@ -210,6 +210,11 @@ impl StartedChild {
             .unwrap_or_else(ExitReason::from_join_error)
     }
 
+    /// Aborts the child's task; its exit then reads as `Killed`.
+    pub(crate) fn kill(&self) {
+        self.task.abort();
+    }
+
     fn request_stop(&mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());

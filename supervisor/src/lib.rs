@@ -31,6 +31,7 @@ pub use exit::ExitReason;
 pub use registry::{Registry, ServerRef, DEFAULT_MAX_MESSAGE_BYTES};
 pub use server::{Server, WorkerSpec, DEFAULT_INIT_TIMEOUT, DEFAULT_MAILBOX_CAPACITY};
 pub use supervisor::{
-    Strategy, Supervisor, SupervisorError, SupervisorRef, SupervisorSpec, MAX_CHILDREN,
+    Reporter, Strategy, Supervisor, SupervisorError, SupervisorRef, SupervisorReport,
+    SupervisorSpec, MAX_CHILDREN,
 };
 pub use tree::{ChildCounts, ChildInfo, ChildStatus, SupervisorTree, TreeNode};

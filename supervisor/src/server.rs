@@ -55,6 +55,17 @@ pub trait Server: Sized + Send + 'static {
         msg: Self::Cast,
     ) -> impl Future<Output = Result<(), ExitReason>> + Send;
 
+    /// Work the server does between messages, as OTP's `handle_info` does
+    /// for timer and monitor messages: a future that resolves after one
+    /// unit of it (a tick sent, a health check made). It is dropped whenever
+    /// a message or a stop request arrives and asked for again afterwards,
+    /// so it must be cancel-safe; keep timers in the state (a
+    /// `tokio::time::Interval`), not in the future. `Err(reason)` stops the
+    /// server as a handler's error does. The default waits forever.
+    fn handle_info(&mut self) -> impl Future<Output = Result<(), ExitReason>> + Send {
+        std::future::pending()
+    }
+
     /// Cleans up before the task exits with `reason`.
     fn terminate(&mut self, reason: &ExitReason) -> impl Future<Output = ()> + Send {
         let _ = reason;
@@ -328,6 +339,14 @@ async fn run<S: Server>(
             // Sent or dropped, both mean the supervisor wants us gone.
             _ = &mut stop_rx => None,
             envelope = rx.recv() => envelope,
+            info = guarded(state.handle_info()) => match info {
+                Ok(()) => continue,
+                Err(reason) => {
+                    terminate(&mut state, &reason).await;
+                    guard.publish(&reason);
+                    return reason;
+                }
+            },
         };
         let Some(envelope) = envelope else {
             // A stop request, or every sender is gone (the name was

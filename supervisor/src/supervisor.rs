@@ -5,7 +5,9 @@
 //! and waits in one `select!` on: a stop request from its parent, a child's
 //! exit, or a command from a `SupervisorRef`.
 
+use std::fmt;
 use std::future::Future;
+use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
 
@@ -37,6 +39,64 @@ pub enum Strategy {
     RestForOne,
 }
 
+/// What a supervisor tells its reporter as it acts, like OTP's supervisor
+/// reports: which child died and why, what was restarted, and when it gave up.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub enum SupervisorReport {
+    /// A child exited by itself (not stopped by its supervisor).
+    ChildExited {
+        /// The child.
+        child: String,
+        /// Why.
+        reason: ExitReason,
+    },
+    /// A child was started again, for its own exit or its group's.
+    ChildRestarted {
+        /// The child.
+        child: String,
+        /// Its restarts so far.
+        restarts: u32,
+    },
+    /// A restart could not start the child; it counts as another restart.
+    RestartFailed {
+        /// The child.
+        child: String,
+        /// Why it failed to start.
+        error: String,
+    },
+    /// The supervisor exceeded its restart intensity: it stops its children
+    /// and exits with `MaxRestartIntensity`, escalating to its parent.
+    Escalated {
+        /// Restarts tolerated.
+        intensity: u32,
+        /// Within this many milliseconds.
+        period_ms: u64,
+    },
+}
+
+/// Receives a supervisor's [`SupervisorReport`]s; called on the supervisor's
+/// task, so it must be quick and must not wait.
+#[derive(Clone)]
+pub struct Reporter(Arc<dyn Fn(&SupervisorReport) + Send + Sync>);
+
+impl Reporter {
+    /// Wraps a callback.
+    pub fn new(f: impl Fn(&SupervisorReport) + Send + Sync + 'static) -> Self {
+        Reporter(Arc::new(f))
+    }
+
+    fn report(&self, report: SupervisorReport) {
+        // A panicking reporter must not take the supervisor down.
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (self.0)(&report)));
+    }
+}
+
+impl fmt::Debug for Reporter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Reporter(..)")
+    }
+}
+
 /// A supervisor's flags and its static children, as returned by OTP's `init/1`.
 #[derive(Debug, Clone)]
 pub struct SupervisorSpec {
@@ -48,6 +108,8 @@ pub struct SupervisorSpec {
     pub period: Duration,
     /// Children, started in this order and stopped in reverse.
     pub children: Vec<ChildSpec>,
+    /// Told of exits, restarts and escalation, if set.
+    pub reporter: Option<Reporter>,
 }
 
 impl SupervisorSpec {
@@ -58,7 +120,14 @@ impl SupervisorSpec {
             intensity: 1,
             period: Duration::from_secs(5),
             children: Vec::new(),
+            reporter: None,
         }
+    }
+
+    /// Sets the callback told of exits, restarts and escalation.
+    pub fn reporter(mut self, reporter: Reporter) -> Self {
+        self.reporter = Some(reporter);
+        self
     }
 
     /// Sets the restart intensity.
@@ -118,6 +187,9 @@ pub enum SupervisorError {
     /// A stopped child with this id exists; restart or delete it first.
     #[error("child {0:?} is already present")]
     AlreadyPresent(String),
+    /// The child has no running incarnation.
+    #[error("child {0:?} is not running")]
+    Stopped(String),
     /// The child is running, so it cannot be deleted or restarted.
     #[error("child {0:?} is running")]
     Running(String),
@@ -142,6 +214,7 @@ type Reply<T> = oneshot::Sender<Result<T, SupervisorError>>;
 enum Control {
     StartChild(ChildSpec, Reply<()>),
     TerminateChild(String, Reply<()>),
+    KillChild(String, Reply<()>),
     RestartChild(String, Reply<()>),
     DeleteChild(String, Reply<()>),
     WhichChildren(oneshot::Sender<Vec<ChildInfo>>),
@@ -192,6 +265,14 @@ impl SupervisorRef {
     /// Stops a child by its shutdown method; the spec stays unless the child is temporary.
     pub async fn terminate_child(&self, id: &str) -> Result<(), SupervisorError> {
         self.request(|r| Control::TerminateChild(id.to_string(), r))
+            .await?
+    }
+
+    /// Kills a running child at once, as OTP's `exit(Pid, kill)` does: its
+    /// task is aborted without `terminate`, and the supervisor sees it exit
+    /// with `Killed`, a crash, and restarts by strategy.
+    pub async fn kill_child(&self, id: &str) -> Result<(), SupervisorError> {
+        self.request(|r| Control::KillChild(id.to_string(), r))
             .await?
     }
 
@@ -357,6 +438,7 @@ struct State {
     /// In start order.
     children: Vec<Child>,
     registry: Registry,
+    reporter: Option<Reporter>,
 }
 
 async fn run(
@@ -373,6 +455,7 @@ async fn run(
         window: RestartWindow::new(spec.intensity, spec.period),
         children: Vec::with_capacity(spec.children.len()),
         registry,
+        reporter: spec.reporter,
     };
     for child_spec in spec.children {
         match child_spec.start.start(sup.registry.clone()).await {
@@ -436,12 +519,22 @@ fn next_exit(children: &mut [Child]) -> impl Future<Output = (usize, ExitReason)
 }
 
 impl State {
+    fn report(&self, report: SupervisorReport) {
+        if let Some(reporter) = &self.reporter {
+            reporter.report(report);
+        }
+    }
+
     fn position(&self, id: &str) -> Option<usize> {
         self.children.iter().position(|c| c.spec.id == id)
     }
 
     /// Applies the restart type and strategy to a child that exited by itself.
     async fn child_exited(&mut self, index: usize, reason: ExitReason) -> Result<(), Escalate> {
+        self.report(SupervisorReport::ChildExited {
+            child: self.children[index].spec.id.clone(),
+            reason: reason.clone(),
+        });
         let restart = match self.children[index].spec.restart {
             Restart::Permanent => true,
             Restart::Transient => reason.is_abnormal(),
@@ -463,6 +556,10 @@ impl State {
     async fn restart(&mut self, mut id: String) -> Result<(), Escalate> {
         loop {
             if !self.window.record(Instant::now()) {
+                self.report(SupervisorReport::Escalated {
+                    intensity: self.intensity,
+                    period_ms: u64::try_from(self.period.as_millis()).unwrap_or(u64::MAX),
+                });
                 self.terminate_all().await;
                 return Err(Escalate);
             }
@@ -504,8 +601,19 @@ impl State {
                 Ok(started) => {
                     child.running = Some(started);
                     child.restarts += 1;
+                    let restarts = child.restarts;
+                    self.report(SupervisorReport::ChildRestarted {
+                        child: member.clone(),
+                        restarts,
+                    });
                 }
-                Err(_) => return Err(member.clone()),
+                Err(error) => {
+                    self.report(SupervisorReport::RestartFailed {
+                        child: member.clone(),
+                        error: error.to_string(),
+                    });
+                    return Err(member.clone());
+                }
             }
         }
         Ok(())
@@ -546,6 +654,20 @@ impl State {
                         self.terminate(&id).await;
                         Ok(())
                     }
+                };
+                let _ = reply.send(result);
+            }
+            Control::KillChild(id, reply) => {
+                let result = match self.position(&id) {
+                    None => Err(SupervisorError::NotFound(id)),
+                    Some(i) => match &self.children[i].running {
+                        // The exit is picked up by `next_exit`, like any crash.
+                        Some(running) => {
+                            running.kill();
+                            Ok(())
+                        }
+                        None => Err(SupervisorError::Stopped(id)),
+                    },
                 };
                 let _ = reply.send(result);
             }

@@ -30,10 +30,11 @@ const LOG_LIMIT: usize = 10_000;
 /// Log events a follower may fall behind by before it misses some.
 const LOG_FOLLOW_CAPACITY: usize = 4096;
 
-/// The newest log events, shared by the loop and the handle, and a
+/// The newest log events, shared by the loop, the handle and the node's
+/// services (which outlive one loop incarnation), and a
 /// broadcast of each new one to followers (`drover logs --follow`).
 #[derive(Clone)]
-struct LogRing {
+pub(crate) struct LogRing {
     ring: Arc<std::sync::Mutex<VecDeque<LogEvent>>>,
     follow: tokio::sync::broadcast::Sender<LogEvent>,
 }
@@ -48,7 +49,7 @@ impl Default for LogRing {
 }
 
 impl LogRing {
-    fn push(&self, event: LogEvent, print: bool) {
+    pub(crate) fn push(&self, event: LogEvent, print: bool) {
         if print {
             eprintln!("{}", event.to_json_line());
         }
@@ -63,7 +64,7 @@ impl LogRing {
         ring.push_back(event);
     }
 
-    fn snapshot(&self) -> Vec<LogEvent> {
+    pub(crate) fn snapshot(&self) -> Vec<LogEvent> {
         let ring = self.ring.lock().unwrap_or_else(|e| e.into_inner());
         ring.iter().cloned().collect()
     }
@@ -151,17 +152,31 @@ impl Node {
         config: NodeConfig,
         effects: Arc<dyn EffectHandler>,
     ) -> Result<(NodeHandle, RecoveryReport), NodeError> {
+        let (store, store_report) = open_store(&config).await?;
+        Node::open_on(
+            Arc::new(store),
+            store_report,
+            config,
+            effects,
+            LoopSeams::default(),
+        )
+        .await
+    }
+
+    /// Starts the loop on an open store: registers the linked workflows,
+    /// resumes every unfinished run, and takes its ticks and log ring from
+    /// `seams` when given (the node's services supply both).
+    pub(crate) async fn open_on(
+        store: Arc<EmbeddedStore>,
+        store_report: drover_store::RecoveryReport,
+        config: NodeConfig,
+        effects: Arc<dyn EffectHandler>,
+        seams: LoopSeams,
+    ) -> Result<(NodeHandle, RecoveryReport), NodeError> {
         let dups = registry::duplicates();
         if !dups.is_empty() {
             return Err(NodeError::Duplicates(dups.join(", ")));
         }
-        let dir = config.data_dir.clone();
-        // Opening reads and checks the whole log: blocking work.
-        let (store, store_report) =
-            tokio::task::spawn_blocking(move || EmbeddedStore::open(&dir, Options::default()))
-                .await
-                .map_err(|e| NodeError::Refused(format!("store open task: {e}")))??;
-        let store = Arc::new(store);
         let mut report = RecoveryReport {
             store: Some(store_report),
             ..RecoveryReport::default()
@@ -232,7 +247,15 @@ impl Node {
         }
 
         let executor = Executor::new(effects, &config.resources);
-        let logs = LogRing::default();
+        let logs = seams.logs.unwrap_or_default();
+        let ticks = match seams.ticks {
+            Some(rx) => Ticks::Channel(rx),
+            None => {
+                let mut i = tokio::time::interval(Duration::from_millis(config.tick_ms.max(1)));
+                i.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+                Ticks::Interval(i)
+            }
+        };
         let (tx, rx) = mpsc::channel(config.inbox_capacity.max(1));
         let lp = Loop {
             store: store.clone(),
@@ -246,7 +269,7 @@ impl Node {
             logs: logs.clone(),
             effects: HashMap::new(),
         };
-        let task = tokio::spawn(lp.run(rx, actions));
+        let task = tokio::spawn(lp.run(rx, ticks, actions));
         Ok((
             NodeHandle {
                 tx,
@@ -258,6 +281,50 @@ impl Node {
             },
             report,
         ))
+    }
+}
+
+/// Opens the embedded store in `config.data_dir`.
+pub(crate) async fn open_store(
+    config: &NodeConfig,
+) -> Result<(EmbeddedStore, drover_store::RecoveryReport), NodeError> {
+    let dir = config.data_dir.clone();
+    // Opening reads and checks the whole log: blocking work.
+    let opened = tokio::task::spawn_blocking(move || EmbeddedStore::open(&dir, Options::default()))
+        .await
+        .map_err(|e| NodeError::Refused(format!("store open task: {e}")))??;
+    Ok(opened)
+}
+
+/// What the node's services hand a loop in place of its own: ticks from the
+/// supervised tick generator, and the node's log ring.
+#[derive(Default)]
+pub(crate) struct LoopSeams {
+    pub(crate) ticks: Option<mpsc::Receiver<()>>,
+    pub(crate) logs: Option<LogRing>,
+}
+
+/// Where the loop's ticks come from.
+enum Ticks {
+    /// Its own interval (a node opened without services).
+    Interval(tokio::time::Interval),
+    /// A tick generator outside the loop; while it is down (restarting)
+    /// no ticks come, and timers fire late rather than not at all.
+    Channel(mpsc::Receiver<()>),
+}
+
+impl Ticks {
+    async fn next(&mut self) {
+        match self {
+            Ticks::Interval(i) => {
+                i.tick().await;
+            }
+            Ticks::Channel(rx) => {
+                if rx.recv().await.is_none() {
+                    std::future::pending::<()>().await;
+                }
+            }
+        }
     }
 }
 
@@ -318,17 +385,20 @@ struct Loop<S: Store> {
 }
 
 impl<S: Store> Loop<S> {
-    async fn run(mut self, mut rx: mpsc::Receiver<Request>, initial: Vec<Action>) {
+    async fn run(
+        mut self,
+        mut rx: mpsc::Receiver<Request>,
+        mut ticks: Ticks,
+        initial: Vec<Action>,
+    ) {
         self.execute(initial);
-        let mut ticks = tokio::time::interval(Duration::from_millis(self.config.tick_ms.max(1)));
-        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         loop {
             tokio::select! {
                 req = rx.recv() => match req {
                     Some(Request::Shutdown) | None => break,
                     Some(req) => self.request(req),
                 },
-                _ = ticks.tick() => {
+                _ = ticks.next() => {
                     let a = self.state.tick(self.now());
                     self.execute(a);
                 }
@@ -878,6 +948,19 @@ impl<S: Store> NodeHandle<S> {
     /// The store's counters.
     pub fn store_stats(&self) -> drover_store::StoreStats {
         self.store.stats()
+    }
+
+    /// Resolves once the loop has stopped, whether asked to or not.
+    pub async fn closed(&self) {
+        self.tx.closed().await
+    }
+
+    /// Asks the loop to stop (aborting effects in flight, which the next
+    /// open performs again) and waits until it has, without closing the
+    /// store: for a handle shared with others.
+    pub(crate) async fn stop(&self) {
+        let _ = self.tx.send(Request::Shutdown).await;
+        self.tx.closed().await
     }
 
     /// Stops the loop (aborting effects in flight, which the next open

@@ -8,6 +8,8 @@
 //!   (requests, ticks, store appends, effect completions), and [`NodeHandle`].
 //! - [`executor`]: activities with resource permits, built-in effects
 //!   through an [`EffectHandler`], profiles.
+//! - [`services`]: the node's supervision tree (store, loop, ticker,
+//!   services, pools, user gen_servers): [`NodeServices`].
 //! - `timers`, `codec`, `profile`: the timer table, what is stored, and
 //!   effect profiles.
 
@@ -17,6 +19,7 @@ pub mod executor;
 pub mod integrations;
 pub mod logic;
 mod profile;
+pub mod services;
 mod timers;
 
 use std::collections::BTreeMap;
@@ -33,6 +36,7 @@ pub use drover_store::{RunFilter, RunId, RunStatus, RunSummary, StoreError};
 pub use executor::{EffectCall, EffectHandler, EmbeddedEffects, SinkItem};
 pub use integrations::{IntegrationEffects, SetupError};
 pub use profile::EffectProfile;
+pub use services::{NodeExit, NodeRef, NodeServices, PoolHealth, SupervisedNode};
 
 /// How a node is set up.
 #[derive(Clone, Debug)]

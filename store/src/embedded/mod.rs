@@ -159,6 +159,8 @@ struct Shared {
     segments: RwLock<BTreeMap<u32, Arc<File>>>,
     stats: Stats,
     leases: Mutex<HashMap<RunId, Lease>>,
+    /// The writer's first failure, for [`EmbeddedStore::health`].
+    failure: Mutex<Option<String>>,
 }
 
 fn lock_failed() -> StoreError {
@@ -207,6 +209,8 @@ enum Request {
         start: RunStart,
         reply: oneshot::Sender<Result<StartOutcome, StoreError>>,
     },
+    /// Answered once every call queued before it is committed or refused.
+    Barrier { reply: oneshot::Sender<()> },
 }
 
 /// An answer held until the group's fsync.
@@ -233,6 +237,9 @@ enum Answer {
     RefusedStart {
         error: StoreError,
         reply: oneshot::Sender<Result<StartOutcome, StoreError>>,
+    },
+    Barrier {
+        reply: oneshot::Sender<()>,
     },
 }
 
@@ -279,6 +286,7 @@ impl Writer {
         match r {
             Request::Append { frame, .. } => frame.len(),
             Request::Start { start, .. } => encoded_size([Item::Start(RunId(0), start)]),
+            Request::Barrier { .. } => 0,
         }
     }
 
@@ -305,6 +313,7 @@ impl Writer {
                     Err(error) => answers.push(Answer::RefusedAppend { error, reply }),
                 }
             }
+            Request::Barrier { reply } => answers.push(Answer::Barrier { reply }),
             Request::Start { start, reply } => {
                 if let Some(cause) = &self.poisoned {
                     let _ = reply.send(Err(poisoned(cause)));
@@ -354,6 +363,11 @@ impl Writer {
             if let Err(e) = self.write_and_sync(buf) {
                 let cause = e.to_string();
                 self.poisoned = Some(cause.clone());
+                *self
+                    .shared
+                    .failure
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner()) = Some(cause.clone());
                 for answer in answers {
                     let error = || StoreError::Poisoned {
                         cause: cause.clone(),
@@ -366,6 +380,7 @@ impl Writer {
                             drop(reply.send(Err(error())))
                         }
                         Answer::RefusedStart { error, reply } => drop(reply.send(Err(error))),
+                        Answer::Barrier { reply } => drop(reply.send(())),
                     }
                 }
                 return;
@@ -411,6 +426,7 @@ impl Writer {
                 Answer::RefusedStart { error, reply } => {
                     replies.push(Reply::Start(reply, Err(error)))
                 }
+                Answer::Barrier { reply } => replies.push(Reply::Barrier(reply)),
             }
         }
         drop(index);
@@ -425,6 +441,7 @@ impl Writer {
             match reply {
                 Reply::Append(tx, r) => drop(tx.send(r)),
                 Reply::Start(tx, r) => drop(tx.send(r)),
+                Reply::Barrier(tx) => drop(tx.send(())),
             }
         }
     }
@@ -477,6 +494,7 @@ enum Reply {
         oneshot::Sender<Result<StartOutcome, StoreError>>,
         Result<StartOutcome, StoreError>,
     ),
+    Barrier(oneshot::Sender<()>),
 }
 
 /// The embedded store: a directory holding an append-only, group-committed
@@ -565,6 +583,7 @@ impl EmbeddedStore {
             segments: RwLock::new(reads),
             stats: Stats::default(),
             leases: Mutex::new(HashMap::new()),
+            failure: Mutex::new(None),
         });
         let writer = Writer {
             shared: shared.clone(),
@@ -595,6 +614,37 @@ impl EmbeddedStore {
     /// The store's directory.
     pub fn dir(&self) -> &Path {
         &self.shared.dir
+    }
+
+    /// Waits until every call queued before this one has been committed
+    /// (and is visible to reads) or refused, including calls whose callers
+    /// stopped waiting. A node restarting its loop on an open store reads
+    /// the store only after this, so it never misses a write still queued
+    /// by the loop before it. Costs no fsync of its own.
+    pub async fn barrier(&self) -> Result<(), StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Request::Barrier { reply })?;
+        answer.await.map_err(|_| StoreError::Closed)
+    }
+
+    /// Whether the store still takes writes. `Err` says why not: an earlier
+    /// write or fsync failed ([`StoreError::Poisoned`]), or the writer
+    /// thread is gone ([`StoreError::Closed`]). Either way only reopening
+    /// the store, which recovers the log, makes it writable again.
+    pub fn health(&self) -> Result<(), StoreError> {
+        let failure = self
+            .shared
+            .failure
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        if let Some(cause) = failure {
+            return Err(StoreError::Poisoned { cause });
+        }
+        match &self.writer {
+            Some(writer) if !writer.is_finished() => Ok(()),
+            _ => Err(StoreError::Closed),
+        }
     }
 
     fn send(&self, request: Request) -> Result<(), StoreError> {
