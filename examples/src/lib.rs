@@ -11,7 +11,10 @@
 //! - [`order_saga`]: an order placed in three steps, undone in reverse
 //!   order when a step fails.
 //! - [`fan_out`]: items processed in parallel, results aggregated.
+//! - [`bench`]: three no-op activity steps, the workflow `drover bench`
+//!   runs by default.
 
+pub mod bench;
 pub mod email_scan;
 pub mod fan_out;
 pub mod order_saga;

@@ -5,6 +5,7 @@
 //! 2 the node or its store failed; 4 the run failed (it failed, or its
 //! workflow returned `Err`).
 
+mod bench;
 mod run;
 
 use std::ffi::OsString;
@@ -13,6 +14,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+pub use bench::{BenchArgs, BENCH_WORKFLOW};
 pub use run::RunArgs;
 
 /// Bad input: arguments, input JSON, unknown workflow.
@@ -35,6 +37,9 @@ enum Command {
     /// Start an embedded node, run one workflow to its end, print the result
     /// and the trace of its effects.
     Run(RunArgs),
+    /// Measure throughput and latency of N runs on an embedded durable node
+    /// (`bench_flow`, three no-op activity steps, by default).
+    Bench(BenchArgs),
 }
 
 /// The `drover` binary's entry: parses `std::env::args` and runs.
@@ -73,5 +78,6 @@ where
     };
     match cli.command {
         Command::Run(args) => args.execute(out, err),
+        Command::Bench(args) => args.execute(out, err),
     }
 }

@@ -4,6 +4,7 @@
 //! starts, effect attempts), carrying out the [`Action`]s the state returns.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -46,6 +47,38 @@ impl LogRing {
     fn snapshot(&self) -> Vec<LogEvent> {
         let ring = self.0.lock().unwrap_or_else(|e| e.into_inner());
         ring.iter().cloned().collect()
+    }
+}
+
+/// What a node has done since it opened.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct NodeCounters {
+    /// Journal entries written (steps of runs).
+    pub steps: u64,
+    /// Effect attempts performed.
+    pub effects: u64,
+    /// Runs started.
+    pub started: u64,
+    /// Runs whose end is durable.
+    pub finished: u64,
+}
+
+#[derive(Default)]
+struct Counters {
+    steps: AtomicU64,
+    effects: AtomicU64,
+    started: AtomicU64,
+    finished: AtomicU64,
+}
+
+impl Counters {
+    fn get(&self) -> NodeCounters {
+        NodeCounters {
+            steps: self.steps.load(Ordering::Relaxed),
+            effects: self.effects.load(Ordering::Relaxed),
+            started: self.started.load(Ordering::Relaxed),
+            finished: self.finished.load(Ordering::Relaxed),
+        }
     }
 }
 
@@ -213,6 +246,7 @@ impl Node {
 
         let executor = Executor::new(effects, &config.resources);
         let logs = LogRing::default();
+        let counters = Arc::new(Counters::default());
         let (tx, rx) = mpsc::channel(config.inbox_capacity.max(1));
         let lp = Loop {
             store: store.clone(),
@@ -225,6 +259,7 @@ impl Node {
             next_ack: 0,
             logs: logs.clone(),
             effects: HashMap::new(),
+            counters: counters.clone(),
         };
         let task = tokio::spawn(lp.run(rx, actions));
         Ok((
@@ -234,6 +269,7 @@ impl Node {
                 executor,
                 tick_ms: config.tick_ms.max(1),
                 logs,
+                counters,
                 task: Some(task),
             },
             report,
@@ -295,6 +331,7 @@ struct Loop<S: Store> {
     /// newer attempt or the run's end aborts the old one, so an attempt the
     /// run gave up on (timed out, cancelled) stops holding its permits.
     effects: HashMap<(RunId, u64), (u32, AbortHandle)>,
+    counters: Arc<Counters>,
 }
 
 impl<S: Store> Loop<S> {
@@ -459,6 +496,7 @@ impl<S: Store> Loop<S> {
                 reply,
             } => match outcome {
                 Ok(StartOutcome::Created(run)) => {
+                    self.counters.started.fetch_add(1, Ordering::Relaxed);
                     let a = self.state.install(run, *prepared, parent, now);
                     self.execute(a);
                     if let Some(reply) = reply {
@@ -539,6 +577,13 @@ impl<S: Store> Loop<S> {
             let now = self.now();
             match action {
                 Action::Append { run, records } => {
+                    let steps = records
+                        .iter()
+                        .filter(|r| matches!(r, Record::Journal { .. }))
+                        .count();
+                    self.counters
+                        .steps
+                        .fetch_add(steps as u64, Ordering::Relaxed);
                     let store = self.store.clone();
                     self.tasks.spawn(async move {
                         let result = store.append(records).await.map_err(|e| e.to_string());
@@ -553,6 +598,7 @@ impl<S: Store> Loop<S> {
                     args,
                     call_site_policy,
                 } => {
+                    self.counters.effects.fetch_add(1, Ordering::Relaxed);
                     let key = format!("{run}/{}", id.0);
                     let fut = self
                         .executor
@@ -618,6 +664,7 @@ impl<S: Store> Loop<S> {
                     outcome,
                     parent,
                 } => {
+                    self.counters.finished.fetch_add(1, Ordering::Relaxed);
                     let stale: Vec<(RunId, u64)> = self
                         .effects
                         .keys()
@@ -664,6 +711,7 @@ pub struct NodeHandle<S: Store = EmbeddedStore> {
     executor: Executor,
     tick_ms: u64,
     logs: LogRing,
+    counters: Arc<Counters>,
     task: Option<JoinHandle<()>>,
 }
 
@@ -723,9 +771,9 @@ impl<S: Store> NodeHandle<S> {
 
     /// Waits for the run to end and gives its outcome.
     pub async fn result(&self, run: RunId) -> Result<Outcome, NodeError> {
-        if let Some(o) = self.status(run).await?.outcome {
-            return Ok(o);
-        }
+        // The loop first: a live run is answered when its end is durable,
+        // without reading the store. A run that is not live has ended (or
+        // is not driven here), and the store has the answer.
         let (reply, rx) = oneshot::channel();
         self.tx
             .send(Request::Wait { run, reply })
@@ -734,7 +782,7 @@ impl<S: Store> NodeHandle<S> {
         if let Some(o) = rx.await.ok().flatten() {
             return Ok(o);
         }
-        // Not live: it ended between the two looks, or nobody drives it.
+        // Not live here: it has ended, or no node drives it.
         self.status(run)
             .await?
             .outcome
@@ -801,6 +849,11 @@ impl<S: Store> NodeHandle<S> {
     /// Effect profiles measured on this node, by effect name.
     pub fn profiles(&self) -> std::collections::BTreeMap<String, EffectProfile> {
         self.executor.profiles().all().clone()
+    }
+
+    /// What the node has done since it opened.
+    pub fn counters(&self) -> NodeCounters {
+        self.counters.get()
     }
 
     /// The newest workflow log events, oldest first (at most 10 000).

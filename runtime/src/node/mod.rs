@@ -27,7 +27,7 @@ use drover_ir::Value;
 use serde::{Deserialize, Serialize};
 
 pub use codec::CodecError;
-pub use driver::{Node, NodeHandle};
+pub use driver::{Node, NodeCounters, NodeHandle};
 pub use drover_store::{RunFilter, RunId, RunStatus, RunSummary, StoreError};
 pub use executor::{EffectCall, EffectHandler, EmbeddedEffects, SinkItem};
 pub use profile::EffectProfile;
@@ -50,6 +50,9 @@ pub struct NodeConfig {
     pub inbox_capacity: usize,
     /// Print the workflows' `log` lines to stderr as JSON.
     pub log_to_stderr: bool,
+    /// Keep a log event for every step and every effect in the node's log
+    /// ring (and print them with `log_to_stderr`).
+    pub step_events: bool,
 }
 
 impl NodeConfig {
@@ -62,6 +65,7 @@ impl NodeConfig {
             resources: BTreeMap::new(),
             inbox_capacity: 1024,
             log_to_stderr: false,
+            step_events: true,
         }
     }
 }
