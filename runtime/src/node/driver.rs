@@ -128,6 +128,8 @@ enum Done {
         result: Result<Value, drover_interpreter::EffectError>,
     },
     Started {
+        /// The first journal entry was made durable with the start.
+        journaled: bool,
         prepared: Box<Prepared>,
         parent: Option<(RunId, u64)>,
         outcome: Result<StartOutcome, StoreError>,
@@ -450,9 +452,15 @@ impl<S: Store> Loop<S> {
             started_at_ms: self.now().ms,
         };
         let store = self.store.clone();
+        let first = self.state.first_entry(&prepared);
         self.tasks.spawn(async move {
-            let outcome = store.start_run(start).await;
+            let journaled = first.is_some();
+            let outcome = match first {
+                Some(first) => store.start_run_journaled(start, first).await,
+                None => store.start_run(start).await,
+            };
             Done::Started {
+                journaled,
                 prepared: Box::new(prepared),
                 parent,
                 outcome,
@@ -490,6 +498,7 @@ impl<S: Store> Loop<S> {
                 self.execute(a);
             }
             Done::Started {
+                journaled,
                 prepared,
                 parent,
                 outcome,
@@ -497,7 +506,12 @@ impl<S: Store> Loop<S> {
             } => match outcome {
                 Ok(StartOutcome::Created(run)) => {
                     self.counters.started.fetch_add(1, Ordering::Relaxed);
-                    let a = self.state.install(run, *prepared, parent, now);
+                    let a = if journaled {
+                        self.counters.steps.fetch_add(1, Ordering::Relaxed);
+                        self.state.install_journaled(run, *prepared, parent, now)
+                    } else {
+                        self.state.install(run, *prepared, parent, now)
+                    };
                     self.execute(a);
                     if let Some(reply) = reply {
                         let _ = reply.send(Ok(run));

@@ -262,6 +262,51 @@ impl NodeState {
         self.journal(run, vec![(prepared.entry, None)], now)
     }
 
+    /// The encoded first journal entry of `prepared`, when it can be made
+    /// durable together with the run's start (see
+    /// [`Store::start_run_journaled`](drover_store::Store::start_run_journaled)):
+    /// not when it ends the run (its `Finished` record goes with it) or is
+    /// due for a snapshot.
+    pub fn first_entry(&self, prepared: &Prepared) -> Option<Vec<u8>> {
+        if self.snapshot_every <= 1 || prepared.entry.commands.iter().any(|c| c.is_terminal()) {
+            return None;
+        }
+        codec::encode_entry(&prepared.entry).ok()
+    }
+
+    /// Drives a run the store created together with its first journal entry
+    /// (from [`NodeState::first_entry`]): that entry is durable, so its
+    /// commands are carried out now.
+    pub fn install_journaled(
+        &mut self,
+        run: RunId,
+        prepared: Prepared,
+        parent: Option<(RunId, u64)>,
+        now: Now,
+    ) -> Vec<Action> {
+        let Some(program) = self.programs.get(&prepared.hash).cloned() else {
+            return vec![Action::Broken {
+                run,
+                error: format!("program {} is not loaded", prepared.hash.short()),
+            }];
+        };
+        self.runs.insert(
+            run,
+            LiveRun {
+                workflow: prepared.workflow,
+                program,
+                state: prepared.state,
+                parent,
+                next_seq: 1,
+                since_snapshot: 1,
+                inflight: Some(prepared.entry.commands),
+                inflight_acks: Vec::new(),
+                queued: VecDeque::new(),
+            },
+        );
+        self.appended(run, Ok(()), now)
+    }
+
     /// Resumes a run from the store: restores its snapshot, replays the
     /// journal after it (checking each entry's commands), then re-arms its
     /// timers and performs again the effects with no result yet.
