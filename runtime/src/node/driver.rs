@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use drover_interpreter::{Command, EffectId, Event, Program};
 use drover_ir::wire::{hash_bytes, ModuleHash};
-use drover_ir::Value;
+use drover_ir::{InstAddr, LogLevel, Value};
 use drover_store::{
     EmbeddedStore, Options, Record, RunFilter, RunId, RunStart, RunSummary, StartOutcome, Store,
     StoreError,
@@ -28,26 +28,135 @@ use crate::registry;
 /// Log events a node keeps in memory for [`NodeHandle::logs`] (invariant 8).
 const LOG_LIMIT: usize = 10_000;
 
-/// The newest log events, shared by the loop and the handle.
-#[derive(Clone, Default)]
-struct LogRing(Arc<std::sync::Mutex<VecDeque<LogEvent>>>);
+/// The newest log events, shared by the loop and the handle. Step and
+/// effect events are kept as [`NodeEvent`] structs and become [`LogEvent`]s
+/// only when read, so the loop pays no formatting for them.
+#[derive(Clone)]
+struct LogRing {
+    ring: Arc<std::sync::Mutex<VecDeque<RingItem>>>,
+    node: Arc<str>,
+}
+
+enum RingItem {
+    Log(LogEvent),
+    Node(NodeEvent),
+}
+
+/// A step or effect event, as cheap to keep as the loop can make it.
+struct NodeEvent {
+    kind: EventKind,
+    at_ms: u64,
+    run: RunId,
+    /// For the workflow's name, the instruction's source span and the
+    /// effect's name, looked up when the event is read.
+    program: Program,
+    hash: ModuleHash,
+    workflow: u32,
+    inst: Option<InstAddr>,
+    duration_us: u64,
+    /// Step: what the run was given. Effect: `ok` or `error`.
+    what: &'static str,
+    /// Step: the journal seq. Effect: the effect id.
+    seq: u64,
+    attempt: u32,
+    effect: Option<Arc<str>>,
+    error: Option<String>,
+}
+
+impl NodeEvent {
+    fn to_log_event(&self, node: &str) -> LogEvent {
+        use serde_json::Value as J;
+        let module = self.program.module();
+        let level = match (self.kind, &self.error) {
+            (EventKind::Effect, Some(_)) => LogLevel::Warn,
+            (EventKind::Effect, None) => LogLevel::Info,
+            _ => LogLevel::Debug,
+        };
+        let mut e = LogEvent::new(Timestamp::Millis(self.at_ms as i64), level, self.kind)
+            .with_run(self.run.to_string())
+            .with_program(self.hash.to_string())
+            .with_node(node)
+            .with_duration_us(self.duration_us);
+        if let Some(w) = module.workflows.get(self.workflow as usize) {
+            e = e.with_workflow(w.name.clone());
+        }
+        if let Some(at) = self.inst {
+            e = e.with_inst(at.to_string());
+            if let Some(span) = module.source_map.describe(at) {
+                e = e.with_span(span);
+            }
+        }
+        match self.kind {
+            EventKind::Effect => {
+                if let Some(effect) = &self.effect {
+                    e = e.with_effect(effect.to_string());
+                }
+                e = e
+                    .with_msg(match &self.error {
+                        Some(err) => format!("{} failed: {err}", self.what),
+                        None => self.what.to_owned(),
+                    })
+                    .with_extra("effect_id", J::from(self.seq))
+                    .with_extra("attempt", J::from(self.attempt));
+            }
+            _ => {
+                e = e
+                    .with_msg(self.what)
+                    .with_extra("seq", J::from(self.seq));
+            }
+        }
+        e
+    }
+}
 
 impl LogRing {
+    fn new(node: &str) -> Self {
+        LogRing {
+            ring: Arc::default(),
+            node: node.into(),
+        }
+    }
+
+    fn push_item(&self, item: RingItem) {
+        let mut ring = self.ring.lock().unwrap_or_else(|e| e.into_inner());
+        if ring.len() >= LOG_LIMIT {
+            ring.pop_front();
+        }
+        ring.push_back(item);
+    }
+
     fn push(&self, event: LogEvent, print: bool) {
         if print {
             eprintln!("{}", event.to_json_line());
         }
-        let mut ring = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        if ring.len() >= LOG_LIMIT {
-            ring.pop_front();
+        self.push_item(RingItem::Log(event));
+    }
+
+    fn push_node(&self, event: NodeEvent, print: bool) {
+        if print {
+            eprintln!("{}", event.to_log_event(&self.node).to_json_line());
         }
-        ring.push_back(event);
+        self.push_item(RingItem::Node(event));
     }
 
     fn snapshot(&self) -> Vec<LogEvent> {
-        let ring = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        ring.iter().cloned().collect()
+        let ring = self.ring.lock().unwrap_or_else(|e| e.into_inner());
+        ring.iter()
+            .map(|item| match item {
+                RingItem::Log(e) => e.clone(),
+                RingItem::Node(e) => e.to_log_event(&self.node),
+            })
+            .collect()
     }
+}
+
+/// An effect attempt in flight.
+struct InFlight {
+    attempt: u32,
+    handle: AbortHandle,
+    started: std::time::Instant,
+    effect: Arc<str>,
+    at: InstAddr,
 }
 
 /// What a node has done since it opened.
@@ -247,7 +356,7 @@ impl Node {
         }
 
         let executor = Executor::new(effects, &config.resources);
-        let logs = LogRing::default();
+        let logs = LogRing::new(&config.node_name);
         let counters = Arc::new(Counters::default());
         let (tx, rx) = mpsc::channel(config.inbox_capacity.max(1));
         let lp = Loop {
@@ -262,6 +371,7 @@ impl Node {
             logs: logs.clone(),
             effects: HashMap::new(),
             counters: counters.clone(),
+            took: Duration::ZERO,
         };
         let task = tokio::spawn(lp.run(rx, actions));
         Ok((
@@ -332,8 +442,11 @@ struct Loop<S: Store> {
     /// The task of each effect attempt in flight, by (run, effect id): a
     /// newer attempt or the run's end aborts the old one, so an attempt the
     /// run gave up on (timed out, cancelled) stops holding its permits.
-    effects: HashMap<(RunId, u64), (u32, AbortHandle)>,
+    effects: HashMap<(RunId, u64), InFlight>,
     counters: Arc<Counters>,
+    /// How long the last call into the state took, shared among the steps
+    /// it took for their log events.
+    took: Duration,
 }
 
 impl<S: Store> Loop<S> {
@@ -348,7 +461,8 @@ impl<S: Store> Loop<S> {
                     Some(req) => self.request(req),
                 },
                 _ = ticks.tick() => {
-                    let a = self.state.tick(self.now());
+                    let now = self.now();
+                    let a = self.timed(|s| s.tick(now));
                     self.execute(a);
                 }
                 Some(done) = self.tasks.join_next() => match done {
@@ -388,7 +502,7 @@ impl<S: Store> Loop<S> {
                 let ack = self.next_ack;
                 self.next_ack += 1;
                 self.acks.insert(ack, reply);
-                let a = self.state.deliver(run, event, Some(ack), now);
+                let a = self.timed(|s| s.deliver(run, event, Some(ack), now));
                 self.execute(a);
             }
             Request::Wait { run, reply } => {
@@ -473,7 +587,7 @@ impl<S: Store> Loop<S> {
         let now = self.now();
         match done {
             Done::Appended { run, result } => {
-                let a = self.state.appended(run, result, now);
+                let a = self.timed(|s| s.appended(run, result, now));
                 self.execute(a);
             }
             Done::Effect {
@@ -485,16 +599,18 @@ impl<S: Store> Loop<S> {
                 if self
                     .effects
                     .get(&(run, id.0))
-                    .is_some_and(|(a, _)| *a == attempt)
+                    .is_some_and(|f| f.attempt == attempt)
                 {
-                    self.effects.remove(&(run, id.0));
+                    if let Some(f) = self.effects.remove(&(run, id.0)) {
+                        self.effect_event(run, id.0, &f, &result, now);
+                    }
                 }
                 let event = Event::EffectDone {
                     id,
                     attempt,
                     result,
                 };
-                let a = self.state.deliver(run, event, None, now);
+                let a = self.timed(|s| s.deliver(run, event, None, now));
                 self.execute(a);
             }
             Done::Started {
@@ -507,10 +623,9 @@ impl<S: Store> Loop<S> {
                 Ok(StartOutcome::Created(run)) => {
                     self.counters.started.fetch_add(1, Ordering::Relaxed);
                     let a = if journaled {
-                        self.counters.steps.fetch_add(1, Ordering::Relaxed);
-                        self.state.install_journaled(run, *prepared, parent, now)
+                        self.timed(|s| s.install_journaled(run, *prepared, parent, now))
                     } else {
-                        self.state.install(run, *prepared, parent, now)
+                        self.timed(|s| s.install(run, *prepared, parent, now))
                     };
                     self.execute(a);
                     if let Some(reply) = reply {
@@ -585,19 +700,98 @@ impl<S: Store> Loop<S> {
         }
     }
 
+    /// Calls into the state, timing the call for the step events.
+    fn timed<T>(&mut self, f: impl FnOnce(&mut NodeState) -> T) -> T {
+        let t = std::time::Instant::now();
+        let r = f(&mut self.state);
+        self.took = t.elapsed();
+        r
+    }
+
+    /// Keeps the log event of an effect attempt that ended.
+    fn effect_event(
+        &self,
+        run: RunId,
+        id: u64,
+        f: &InFlight,
+        result: &Result<Value, drover_interpreter::EffectError>,
+        now: Now,
+    ) {
+        if !self.config.step_events {
+            return;
+        }
+        let Some((program, hash)) = self.state.run_program(run) else {
+            return;
+        };
+        self.logs.push_node(
+            NodeEvent {
+                kind: EventKind::Effect,
+                at_ms: now.ms,
+                run,
+                program: program.clone(),
+                hash,
+                workflow: f.at.workflow.index() as u32,
+                inst: Some(f.at),
+                duration_us: f.started.elapsed().as_micros() as u64,
+                what: if result.is_ok() { "ok" } else { "error" },
+                seq: id,
+                attempt: f.attempt,
+                effect: Some(f.effect.clone()),
+                error: result
+                    .as_ref()
+                    .err()
+                    .map(|e| format!("{}: {}", e.kind, e.message)),
+            },
+            self.config.log_to_stderr && self.config.print_step_events,
+        );
+    }
+
     fn execute(&mut self, actions: Vec<Action>) {
+        let steps = actions
+            .iter()
+            .filter(|a| matches!(a, Action::Stepped { .. }))
+            .count();
+        let per_step = self.took / (steps.max(1) as u32);
         let mut queue: VecDeque<Action> = actions.into();
         while let Some(action) = queue.pop_front() {
             let now = self.now();
             match action {
+                Action::Stepped {
+                    run,
+                    program,
+                    at,
+                    event,
+                    seq,
+                } => {
+                    self.counters.steps.fetch_add(1, Ordering::Relaxed);
+                    if !self.config.step_events {
+                        continue;
+                    }
+                    let Some((p, workflow)) = self.state.program(&program).zip(
+                        self.state.run_workflow(run),
+                    ) else {
+                        continue;
+                    };
+                    self.logs.push_node(
+                        NodeEvent {
+                            kind: EventKind::Step,
+                            at_ms: now.ms,
+                            run,
+                            program: p.clone(),
+                            hash: program,
+                            workflow,
+                            inst: at,
+                            duration_us: per_step.as_micros() as u64,
+                            what: event,
+                            seq,
+                            attempt: 0,
+                            effect: None,
+                            error: None,
+                        },
+                        self.config.log_to_stderr && self.config.print_step_events,
+                    );
+                }
                 Action::Append { run, records } => {
-                    let steps = records
-                        .iter()
-                        .filter(|r| matches!(r, Record::Journal { .. }))
-                        .count();
-                    self.counters
-                        .steps
-                        .fetch_add(steps as u64, Ordering::Relaxed);
                     let store = self.store.clone();
                     self.tasks.spawn(async move {
                         let result = store.append(records).await.map_err(|e| e.to_string());
@@ -611,9 +805,11 @@ impl<S: Store> Loop<S> {
                     effect,
                     args,
                     call_site_policy,
+                    at,
                 } => {
                     self.counters.effects.fetch_add(1, Ordering::Relaxed);
                     let key = format!("{run}/{}", id.0);
+                    let name: Arc<str> = effect.as_str().into();
                     let fut = self
                         .executor
                         .perform(effect, args, key, attempt, call_site_policy);
@@ -626,8 +822,15 @@ impl<S: Store> Loop<S> {
                             result,
                         }
                     });
-                    if let Some((_, old)) = self.effects.insert((run, id.0), (attempt, handle)) {
-                        old.abort();
+                    let flight = InFlight {
+                        attempt,
+                        handle,
+                        started: std::time::Instant::now(),
+                        effect: name,
+                        at,
+                    };
+                    if let Some(old) = self.effects.insert((run, id.0), flight) {
+                        old.handle.abort();
                     }
                 }
                 Action::StartChild {
@@ -686,8 +889,8 @@ impl<S: Store> Loop<S> {
                         .copied()
                         .collect();
                     for key in stale {
-                        if let Some((_, handle)) = self.effects.remove(&key) {
-                            handle.abort();
+                        if let Some(f) = self.effects.remove(&key) {
+                            f.handle.abort();
                         }
                     }
                     for w in self.waiters.remove(&run).unwrap_or_default() {

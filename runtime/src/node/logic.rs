@@ -13,7 +13,7 @@ use drover_interpreter::{
     step, Command, Config, EffectError, EffectId, Event, JournalEntry, Program, RunState, Status,
 };
 use drover_ir::wire::ModuleHash;
-use drover_ir::{LogLevel, Value};
+use drover_ir::{InstAddr, LogLevel, Value};
 use drover_store::{Record, RunData, RunId};
 
 use super::codec;
@@ -47,6 +47,21 @@ pub enum Action {
         args: Vec<Value>,
         /// The workflow chained `.retry`/`.timeout`: activity defaults yield.
         call_site_policy: bool,
+        /// The instruction that performed it.
+        at: InstAddr,
+    },
+    /// A step of `run` was taken and journaled (for the node's step log
+    /// event; nothing to carry out).
+    Stepped {
+        run: RunId,
+        /// The program it ran.
+        program: ModuleHash,
+        /// The instruction of its last command that has one.
+        at: Option<InstAddr>,
+        /// What it was given: `start`, `effect_done`, `timer`, `signal`, `cancel`.
+        event: &'static str,
+        /// The journal seq of the entry.
+        seq: u64,
     },
     /// Start (or find, by the key `"<parent>/<id>"`) a child run.
     StartChild {
@@ -99,6 +114,7 @@ pub struct Prepared {
 #[derive(Debug)]
 struct LiveRun {
     workflow: String,
+    hash: ModuleHash,
     program: Program,
     state: RunState,
     parent: Option<(RunId, u64)>,
@@ -179,6 +195,23 @@ impl NodeState {
         self.runs.contains_key(&run)
     }
 
+    /// The program a live run is pinned to, and its hash.
+    pub fn run_program(&self, run: RunId) -> Option<(&Program, ModuleHash)> {
+        self.runs.get(&run).map(|l| (&l.program, l.hash))
+    }
+
+    /// The index of a live run's workflow in its program's module.
+    pub fn run_workflow(&self, run: RunId) -> Option<u32> {
+        let live = self.runs.get(&run)?;
+        let index = live
+            .program
+            .module()
+            .workflows
+            .iter()
+            .position(|w| w.name == live.workflow)?;
+        Some(index as u32)
+    }
+
     /// Live runs.
     pub fn live_count(&self) -> usize {
         self.runs.len()
@@ -249,6 +282,7 @@ impl NodeState {
             run,
             LiveRun {
                 workflow: prepared.workflow,
+                hash: prepared.hash,
                 program,
                 state: prepared.state,
                 parent,
@@ -290,10 +324,18 @@ impl NodeState {
                 error: format!("program {} is not loaded", prepared.hash.short()),
             }];
         };
+        let stepped = Action::Stepped {
+            run,
+            program: prepared.hash,
+            at: prepared.entry.commands.iter().rev().find_map(Command::at),
+            event: "start",
+            seq: 0,
+        };
         self.runs.insert(
             run,
             LiveRun {
                 workflow: prepared.workflow,
+                hash: prepared.hash,
                 program,
                 state: prepared.state,
                 parent,
@@ -304,7 +346,9 @@ impl NodeState {
                 queued: VecDeque::new(),
             },
         );
-        self.appended(run, Ok(()), now)
+        let mut actions = vec![stepped];
+        actions.extend(self.appended(run, Ok(()), now));
+        actions
     }
 
     /// Resumes a run from the store: restores its snapshot, replays the
@@ -393,6 +437,7 @@ impl NodeState {
         let mut actions = Vec::new();
         let live = LiveRun {
             workflow: data.start.workflow.clone(),
+            hash: data.start.program,
             program,
             state,
             parent: data.start.parent,
@@ -430,6 +475,7 @@ impl NodeState {
                             effect: p.name.to_owned(),
                             args: p.args.to_vec(),
                             call_site_policy: !p.policy.is_default(),
+                            at: p.at,
                         }
                     });
                 }
@@ -532,7 +578,7 @@ impl NodeState {
                     effect,
                     args,
                     policy,
-                    ..
+                    at,
                 } => actions.push(Action::Perform {
                     run,
                     id,
@@ -540,6 +586,7 @@ impl NodeState {
                     effect,
                     args,
                     call_site_policy: !policy.is_default(),
+                    at,
                 }),
                 Command::StartTimer { id, at_tick } => self.timers.arm(run, id, at_tick),
                 Command::StartChild {
@@ -649,8 +696,16 @@ impl NodeState {
         let mut records = Vec::new();
         let mut commands = Vec::new();
         let mut acks = Vec::new();
+        let mut stepped = Vec::new();
         for (entry, ack) in entries {
             let seq = live.next_seq;
+            stepped.push(Action::Stepped {
+                run,
+                program: live.hash,
+                at: entry.commands.iter().rev().find_map(Command::at),
+                event: event_name(&entry.event),
+                seq,
+            });
             let bytes = match codec::encode_entry(&entry) {
                 Ok(b) => b,
                 Err(e) => {
@@ -692,7 +747,19 @@ impl NodeState {
         }
         live.inflight = Some(commands);
         live.inflight_acks = acks;
-        vec![Action::Append { run, records }]
+        stepped.push(Action::Append { run, records });
+        stepped
+    }
+}
+
+/// The name of an event kind in step log events.
+fn event_name(e: &Event) -> &'static str {
+    match e {
+        Event::Start { .. } => "start",
+        Event::EffectDone { .. } => "effect_done",
+        Event::TimerFired { .. } => "timer",
+        Event::Signal { .. } => "signal",
+        Event::Cancel { .. } => "cancel",
     }
 }
 
@@ -804,6 +871,7 @@ mod tests {
                 }
                 Action::Finished { outcome, .. } => out.push(format!("end {outcome:?}")),
                 Action::Ack { ack, result } => out.push(format!("ack {ack} {}", result.is_ok())),
+                Action::Stepped { .. } => {}
                 other => out.push(format!("{other:?}")),
             }
         }

@@ -53,6 +53,10 @@ pub struct NodeConfig {
     /// Keep a log event for every step and every effect in the node's log
     /// ring (and print them with `log_to_stderr`).
     pub step_events: bool,
+    /// Also print step and effect events to stderr (with `log_to_stderr`).
+    pub print_step_events: bool,
+    /// The node's name in log events.
+    pub node_name: String,
 }
 
 impl NodeConfig {
@@ -66,6 +70,8 @@ impl NodeConfig {
             inbox_capacity: 1024,
             log_to_stderr: false,
             step_events: true,
+            print_step_events: false,
+            node_name: "local".to_owned(),
         }
     }
 }
