@@ -657,11 +657,11 @@ impl NodeState {
                 continue;
             }
             let tick = now.tick.max(live.state.tick());
-            // Step a copy: a refused event must leave the state as it was.
-            let mut next = live.state.clone();
-            match step(&live.program, &mut next, tick, event.clone()) {
+            // A refused event leaves the state as it was (the interpreter
+            // checks everything that can refuse before it changes anything),
+            // so the run's own state is stepped, not a copy.
+            match step(&live.program, &mut live.state, tick, event.clone()) {
                 Ok(commands) => {
-                    live.state = next;
                     entries.push((
                         JournalEntry {
                             tick,
