@@ -161,7 +161,10 @@ fn kill_9_mid_bench_loses_no_acknowledged_run() {
     rt.block_on(async {
         let (node, report) = Node::open(NodeConfig::new(&data)).await.unwrap();
         let store = report.store.as_ref().unwrap();
-        assert!(store.truncated.is_none(), "clean after a clean close: {store}");
+        assert!(
+            store.truncated.is_none(),
+            "clean after a clean close: {store}"
+        );
         assert!(report.resumed.is_empty(), "{report:?}");
         assert!(report.diverged.is_empty() && report.failed.is_empty());
         for (&run, &n) in &acked {
@@ -183,7 +186,10 @@ fn kill_9_mid_bench_loses_no_acknowledged_run() {
                 ["bench_inc", "bench_double", "bench_add3"],
                 "run {run}: {trace:?}"
             );
-            assert!(trace.iter().all(|t| t.ok && t.result.is_some()), "{trace:?}");
+            assert!(
+                trace.iter().all(|t| t.ok && t.result.is_some()),
+                "{trace:?}"
+            );
             let a = n + 1;
             assert_eq!(trace[2].result.as_deref(), Some(&*(2 * a + 3).to_string()));
         }
@@ -206,7 +212,15 @@ fn the_bench_reports_a_tail_the_store_cut() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("node");
     let data_s = data.to_str().unwrap();
-    let args = ["bench", "--data", data_s, "-n", "50", "--baseline-secs", "0"];
+    let args = [
+        "bench",
+        "--data",
+        data_s,
+        "-n",
+        "50",
+        "--baseline-secs",
+        "0",
+    ];
     let (code, out, err) = run(&args, Duration::from_secs(60));
     assert_eq!(code, 0, "stdout:\n{out}\nstderr:\n{err}");
     assert!(out.contains("verified      50/50"), "{out}");

@@ -88,7 +88,10 @@ async fn a_torn_tail_is_cut_and_reported_and_every_run_is_intact() {
     assert_eq!(cut.offset, good_len, "{store}");
     assert_eq!(cut.dropped_bytes, 9);
     assert!(!cut.may_have_lost_acknowledged_data(), "{store}");
-    assert!(store.to_string().contains("dropped a torn 9-byte tail"), "{store}");
+    assert!(
+        store.to_string().contains("dropped a torn 9-byte tail"),
+        "{store}"
+    );
     assert!(report.resumed.is_empty() && report.diverged.is_empty());
     for (x, run) in runs.iter().enumerate() {
         let info = node.status(*run).await.unwrap();
@@ -114,7 +117,10 @@ async fn a_corrupt_last_record_is_cut_and_its_run_resumes_from_the_good_ones() {
 
     let (node, report) = open(dir.path()).await;
     let store = report.store.as_ref().expect("the embedded store reports");
-    let cut = store.truncated.as_ref().expect("the corrupt tail is reported");
+    let cut = store
+        .truncated
+        .as_ref()
+        .expect("the corrupt tail is reported");
     assert!(
         matches!(cut.reason, TruncationReason::Checksum { .. }),
         "{store}"
@@ -148,7 +154,10 @@ async fn every_step_and_effect_has_a_log_event() {
         .into_iter()
         .filter(|e| e.run.as_deref() == Some(id.as_str()))
         .collect();
-    let steps: Vec<_> = events.iter().filter(|e| e.kind == EventKind::Step).collect();
+    let steps: Vec<_> = events
+        .iter()
+        .filter(|e| e.kind == EventKind::Step)
+        .collect();
     let effects: Vec<_> = events
         .iter()
         .filter(|e| e.kind == EventKind::Effect)
@@ -169,7 +178,10 @@ async fn every_step_and_effect_has_a_log_event() {
         assert_eq!(e.effect.as_deref(), Some("tail_inc"));
         assert_eq!(e.msg.as_deref(), Some("ok"));
         // The perform instruction, and where it is in this file.
-        assert!(e.inst.as_deref().is_some_and(|i| i.starts_with('w')), "{e:?}");
+        assert!(
+            e.inst.as_deref().is_some_and(|i| i.starts_with('w')),
+            "{e:?}"
+        );
         let span = e.span.as_deref().expect("a source span");
         assert!(span.contains("node_tail.rs"), "{span}");
     }

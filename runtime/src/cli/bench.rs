@@ -232,9 +232,11 @@ impl BenchArgs {
             )))
         })?;
         let baseline = if self.baseline_secs > 0.0 {
-            Some(raw_fsync(&data_dir, Duration::from_secs_f64(self.baseline_secs)).map_err(
-                |e| Failure::Node(NodeError::Refused(format!("fsync baseline: {e}"))),
-            )?)
+            Some(
+                raw_fsync(&data_dir, Duration::from_secs_f64(self.baseline_secs)).map_err(|e| {
+                    Failure::Node(NodeError::Refused(format!("fsync baseline: {e}")))
+                })?,
+            )
         } else {
             None
         };
@@ -255,7 +257,10 @@ impl BenchArgs {
                 let _ = writeln!(
                     err,
                     "drover bench: {}",
-                    report.store.as_ref().map_or(String::new(), |s| s.to_string())
+                    report
+                        .store
+                        .as_ref()
+                        .map_or(String::new(), |s| s.to_string())
                 );
             }
             // Runs an earlier process left unfinished finish alongside.
@@ -363,10 +368,7 @@ fn recovery(report: &RecoveryReport, completed: usize, failed: usize) -> Recover
             .store
             .as_ref()
             .map_or(String::new(), |s| s.to_string()),
-        store_truncated: report
-            .store
-            .as_ref()
-            .is_some_and(|s| s.truncated.is_some()),
+        store_truncated: report.store.as_ref().is_some_and(|s| s.truncated.is_some()),
     }
 }
 

@@ -100,9 +100,7 @@ impl NodeEvent {
                     .with_extra("attempt", J::from(self.attempt));
             }
             _ => {
-                e = e
-                    .with_msg(self.what)
-                    .with_extra("seq", J::from(self.seq));
+                e = e.with_msg(self.what).with_extra("seq", J::from(self.seq));
             }
         }
         e
@@ -767,9 +765,11 @@ impl<S: Store> Loop<S> {
                     if !self.config.step_events {
                         continue;
                     }
-                    let Some((p, workflow)) = self.state.program(&program).zip(
-                        self.state.run_workflow(run),
-                    ) else {
+                    let Some((p, workflow)) = self
+                        .state
+                        .program(&program)
+                        .zip(self.state.run_workflow(run))
+                    else {
                         continue;
                     };
                     self.logs.push_node(

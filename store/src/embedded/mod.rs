@@ -308,7 +308,9 @@ impl Writer {
                     calls += 1;
                 }
                 let now = Instant::now();
-                if calls >= last_calls || now >= deadline || buf.len() >= self.options.max_group_bytes
+                if calls >= last_calls
+                    || now >= deadline
+                    || buf.len() >= self.options.max_group_bytes
                 {
                     break;
                 }
@@ -408,12 +410,9 @@ impl Writer {
         if size > self.options.max_frame_bytes {
             return Err(too_large(size));
         }
-        let journal = first.map(|entry| Record::Journal {
-            run,
-            seq: 0,
-            entry,
-        });
-        let items = std::iter::once(Item::Start(run, start)).chain(journal.iter().map(Item::Record));
+        let journal = first.map(|entry| Record::Journal { run, seq: 0, entry });
+        let items =
+            std::iter::once(Item::Start(run, start)).chain(journal.iter().map(Item::Record));
         let (frame, ops) = encode_frame(items).ok_or(too_large(size))?;
         self.admission.admit(&ops)?;
         Ok((run, frame, ops))
