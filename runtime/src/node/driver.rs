@@ -857,13 +857,20 @@ impl<S: Store> Loop<S> {
                     message,
                     fields,
                     inst,
+                    span,
+                    program,
                 } => {
                     let mut event =
                         LogEvent::new(Timestamp::Millis(now.ms as i64), level, EventKind::Log)
                             .with_run(run.to_string())
                             .with_workflow(workflow)
+                            .with_program(program.to_string())
                             .with_inst(inst)
+                            .with_node(&*self.logs.node)
                             .with_msg(message);
+                    if let Some(span) = span {
+                        event = event.with_span(span);
+                    }
                     match fields.to_json() {
                         serde_json::Value::Object(map) => {
                             for (k, v) in map {

@@ -79,6 +79,10 @@ pub enum Action {
         fields: Value,
         /// The instruction that logged, e.g. `w0:bb2:3`.
         inst: String,
+        /// Its source position, `file:line:col`, when the program has one.
+        span: Option<String>,
+        /// The program the run is pinned to.
+        program: ModuleHash,
     },
     /// The run's end is durable: wake waiters, tell the parent.
     Finished {
@@ -568,6 +572,7 @@ impl NodeState {
             result: Ok(()),
         }));
         let workflow = live.workflow.clone();
+        let (program, hash) = (live.program.clone(), live.hash);
         let parent = live.parent;
         let mut finished = false;
         for cmd in commands {
@@ -609,6 +614,8 @@ impl NodeState {
                     message,
                     fields,
                     inst: at.to_string(),
+                    span: program.module().source_map.describe(at),
+                    program: hash,
                 }),
                 Command::Complete { .. } | Command::Fail { .. } => {
                     finished = true;
