@@ -60,7 +60,7 @@ fn an_unknown_workflow_names_the_linked_ones() {
     let (code, _, err) = drover(&["run", "nope"], Duration::from_secs(30));
     assert_eq!(code, 1);
     assert!(
-        err.contains("known: fan_out, place_order, scan_email"),
+        err.contains("known: bench_flow, fan_out, place_order, scan_email"),
         "{err}"
     );
 }
