@@ -143,7 +143,9 @@ pub async fn scan_email(email: Email) -> Result<ScanReport, Error> {
             let v = scan(email.attachment_sha256.clone()).await?;
             // A day, written out: a workflow can't read constants, whose
             // values the IR would not capture.
-            memcache::set(&key, &v, 86_400).await?;
+            memcache::set(&key, &v, 86_400)
+                .retry(3, Duration::from_millis(50), Duration::from_secs(1))
+                .await?;
             v
         }
     };
@@ -152,13 +154,19 @@ pub async fn scan_email(email: Email) -> Result<ScanReport, Error> {
         let threat = verdict.threat.clone().unwrap_or("unknown".to_string());
         statsd::count("email.infected", 1, &[("threat", threat.as_str())]).await?;
         let text = alert_text(&email, &threat);
-        slack::post("#security", &text, None).await?;
+        // Alerts retry through rate limits and outages; PagerDuty's dedup
+        // key is the effect id, the same on every attempt, so a retry never
+        // pages twice.
+        slack::post("#security", &text, None)
+            .retry(5, Duration::from_millis(200), Duration::from_secs(5))
+            .await?;
         pagerduty::trigger(
             &format!("infected attachment: {threat}"),
             pagerduty::Severity::Critical,
             "drover.scan_email",
             &email,
         )
+        .retry(5, Duration::from_millis(200), Duration::from_secs(5))
         .await?;
         alerted = true;
     }
@@ -170,6 +178,8 @@ pub async fn scan_email(email: Email) -> Result<ScanReport, Error> {
     };
     // Downstream mail filters take verdicts from the queue; the message id
     // is the effect id, so a retried publish is recognisable.
-    rabbitmq::publish("", "email.verdicts", &report).await?;
+    rabbitmq::publish("", "email.verdicts", &report)
+        .retry(5, Duration::from_millis(100), Duration::from_secs(2))
+        .await?;
     Ok(report)
 }

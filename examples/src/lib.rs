@@ -11,10 +11,11 @@
 //! - [`order_saga`]: an order placed in three steps, undone in reverse
 //!   order when a step fails.
 //! - [`fan_out`]: items processed in parallel, results aggregated.
-//! - [`bench_flow`]: three no-op durable steps returning `5n + 8`, the
-//!   workload of the side-by-side HTTP benchmark.
+//! - [`bench`]: three no-op activity steps returning `5n + 8`, the
+//!   workflow `drover bench` runs by default and the workload of the
+//!   side-by-side HTTP benchmark (`POST /v1/workflows/bench_flow/call`).
 
-pub mod bench_flow;
+pub mod bench;
 pub mod email_scan;
 pub mod fan_out;
 pub mod order_saga;

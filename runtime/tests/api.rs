@@ -586,13 +586,13 @@ async fn logs_follow_receives_an_event_emitted_after_subscribing() {
     }
     // Past events, filtered.
     let past = c
-        .logs(Some(r#"workflow == "api_logs""#), None)
+        .logs(Some(r#"workflow == "api_logs" and kind == "log""#), None)
         .await
         .unwrap();
     let runs: Vec<_> = past.iter().filter_map(|e| e.run.clone()).collect();
     assert_eq!(runs, vec![r1.clone(), r2.clone()]);
     let last = c
-        .logs(Some(r#"workflow == "api_logs""#), Some(1))
+        .logs(Some(r#"workflow == "api_logs" and kind == "log""#), Some(1))
         .await
         .unwrap();
     assert_eq!(last.len(), 1);
@@ -907,7 +907,7 @@ async fn drover_logs_follow_prints_events_as_they_happen() {
                 "--limit",
                 "0",
                 "--filter",
-                "workflow == \"api_logs\"",
+                "workflow == \"api_logs\" and kind == \"log\"",
                 "--node",
                 &node,
             ];

@@ -625,8 +625,14 @@ async fn workflow_logs_become_structured_events() {
         .logs()
         .into_iter()
         .filter(|e| e.run.as_deref() == Some(run.to_string().as_str()))
+        .filter(|e| e.kind == drover::logs::EventKind::Log)
         .collect();
     assert_eq!(logs.len(), 2, "{logs:?}");
+    assert!(logs[0]
+        .span
+        .as_deref()
+        .is_some_and(|s| s.contains("node.rs")));
+    assert_eq!(logs[0].node.as_deref(), Some("local"));
     assert_eq!(logs[0].msg.as_deref(), Some("received"));
     assert_eq!(logs[0].workflow.as_deref(), Some("logs_twice"));
     assert_eq!(logs[0].fields["id"], 42);

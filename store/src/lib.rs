@@ -47,6 +47,31 @@ pub trait Store: Send + Sync + 'static {
         start: RunStart,
     ) -> impl Future<Output = Result<StartOutcome, StoreError>> + Send;
 
+    /// As [`Store::start_run`], with the run's first journal entry (seq 0)
+    /// made durable together with the start when the run is `Created`: one
+    /// durability barrier instead of two. For `Existing`, `first` is
+    /// dropped. The default takes two steps (start, then append); a crash
+    /// between them leaves a started run with no journal, which a node
+    /// resumes by taking its first step again.
+    fn start_run_journaled(
+        &self,
+        start: RunStart,
+        first: Vec<u8>,
+    ) -> impl Future<Output = Result<StartOutcome, StoreError>> + Send {
+        async move {
+            let outcome = self.start_run(start).await?;
+            if let StartOutcome::Created(run) = outcome {
+                self.append(vec![Record::Journal {
+                    run,
+                    seq: 0,
+                    entry: first,
+                }])
+                .await?;
+            }
+            Ok(outcome)
+        }
+    }
+
     /// Makes `records` durable, all or none, in order.
     ///
     /// Durability: returns `Ok` only after the records are durable; they are

@@ -365,6 +365,14 @@ impl Supervisor {
         std::future::poll_fn(|cx| self.task.poll_exit(cx)).await
     }
 
+    /// As [`join`](Self::join), but keeps the supervisor, so a caller can
+    /// wait for it alongside something else (a signal) and still
+    /// [`shutdown`](Self::shutdown) when that comes first. Cancel-safe; do
+    /// not call it again once it has returned.
+    pub async fn exited(&mut self) -> ExitReason {
+        std::future::poll_fn(|cx| self.task.poll_exit(cx)).await
+    }
+
     /// Stops all children in reverse start order, then the supervisor.
     pub async fn shutdown(self) -> ExitReason {
         self.task.terminate(Shutdown::Infinity).await

@@ -41,7 +41,7 @@ use drover_store::Store;
 use serde::Serialize;
 
 use crate::logs::{Filter, LogEvent};
-use crate::node::{NodeError, NodeHandle, RunFilter, RunId, RunStatus};
+use crate::node::{NodeError, NodeHandle, NodeRef, RunFilter, RunId, RunStatus};
 use wire::*;
 
 /// Largest request body: a `.dbc` module is the biggest thing sent.
@@ -55,9 +55,41 @@ const MAX_LIMIT: usize = 10_000;
 /// Parameter names by (program, workflow).
 type ParamCache = HashMap<(ModuleHash, String), Arc<Vec<String>>>;
 
+/// Where the API finds its node: one handle, or the current loop of a
+/// supervised node (a fresh handle per request, so a loop restart is
+/// invisible to clients beyond a 503 while it recovers).
+#[derive(Clone)]
+pub enum NodeSource {
+    /// A node opened on its own.
+    Fixed(Arc<NodeHandle>),
+    /// A node under its supervision tree.
+    Supervised(NodeRef),
+}
+
+impl NodeSource {
+    fn get(&self) -> Result<Arc<NodeHandle>, NodeError> {
+        match self {
+            NodeSource::Fixed(node) => Ok(node.clone()),
+            NodeSource::Supervised(r) => r.node(),
+        }
+    }
+}
+
+impl From<Arc<NodeHandle>> for NodeSource {
+    fn from(node: Arc<NodeHandle>) -> Self {
+        NodeSource::Fixed(node)
+    }
+}
+
+impl From<NodeRef> for NodeSource {
+    fn from(r: NodeRef) -> Self {
+        NodeSource::Supervised(r)
+    }
+}
+
 /// What every handler shares.
 struct Api {
-    node: Arc<NodeHandle>,
+    source: NodeSource,
     name: String,
     /// Parameter names by (program, workflow), to map JSON input to
     /// arguments without decoding the program on every start.
@@ -68,20 +100,20 @@ struct Api {
 
 /// The API's router for `node`; `name` is how traces name the node (its
 /// listen address).
-pub fn router(node: Arc<NodeHandle>, name: impl Into<String>) -> Router {
+pub fn router(node: impl Into<NodeSource>, name: impl Into<String>) -> Router {
     // A router alone is never told to close: follows end with the node.
     let (tx, closing) = tokio::sync::watch::channel(false);
     std::mem::forget(tx);
-    router_closing(node, name.into(), closing)
+    router_closing(node.into(), name.into(), closing)
 }
 
 fn router_closing(
-    node: Arc<NodeHandle>,
+    source: NodeSource,
     name: String,
     closing: tokio::sync::watch::Receiver<bool>,
 ) -> Router {
     let api = Arc::new(Api {
-        node,
+        source,
         name,
         params: Mutex::new(HashMap::new()),
         closing,
@@ -110,12 +142,12 @@ fn router_closing(
 /// requests in flight (a following `logs` stream is cut).
 pub async fn serve(
     listener: tokio::net::TcpListener,
-    node: Arc<NodeHandle>,
+    node: impl Into<NodeSource>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let addr: SocketAddr = listener.local_addr()?;
     let (tx, closing) = tokio::sync::watch::channel(false);
-    let app = router_closing(node, addr.to_string(), closing);
+    let app = router_closing(node.into(), addr.to_string(), closing);
     axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             shutdown.await;
@@ -219,7 +251,7 @@ fn parse_wait(text: &str) -> ApiResult<Duration> {
 
 async fn health(State(api): St) -> ApiResult<Json<Health>> {
     let mut workflows: Vec<String> = api
-        .node
+        .node()?
         .store()
         .deployments()
         .await?
@@ -236,9 +268,15 @@ async fn health(State(api): St) -> ApiResult<Json<Health>> {
 }
 
 impl Api {
+    /// The node to ask now.
+    fn node(&self) -> Result<Arc<NodeHandle>, NodeError> {
+        self.source.get()
+    }
+
     /// The parameter names of the deployed `workflow`, and its program.
     async fn params(&self, workflow: &str) -> ApiResult<(ModuleHash, Arc<Vec<String>>)> {
-        let store = self.node.store();
+        let node = self.node()?;
+        let store = node.store();
         let d = store
             .deployment(workflow)
             .await?
@@ -300,7 +338,7 @@ impl Api {
                     .map_err(ApiError::bad)?
             }
         };
-        Ok(self.node.start_created(workflow, args, req.key).await?)
+        Ok(self.node()?.start_created(workflow, args, req.key).await?)
     }
 }
 
@@ -364,7 +402,7 @@ async fn call(
         ..StartRequest::default()
     };
     let (run, _) = api.start(&workflow, req).await?;
-    let outcome = api.node.result(run).await?;
+    let outcome = api.node()?.result(run).await?;
     match outcome {
         crate::node::Outcome::Completed(Value::Variant(v)) if v.tag == "Err" => {
             let e: crate::Error = drover_ir::from_value(v.payload.clone())
@@ -439,7 +477,7 @@ async fn list(
             other => return Err(ApiError::bad(format!("unknown query parameter `{other}`"))),
         }
     }
-    let runs = api.node.list(&filter).await?;
+    let runs = api.node()?.list(&filter).await?;
     let next = (runs.len() == filter.limit)
         .then(|| runs.last().map(|r| r.run.to_string()))
         .flatten();
@@ -451,7 +489,7 @@ async fn list(
 
 async fn status(State(api): St, Path(id): Path<String>) -> ApiResult<Json<Status>> {
     let run = parse_run(&id)?;
-    Ok(Json(Status::of(&api.node.status(run).await?)))
+    Ok(Json(Status::of(&api.node()?.status(run).await?)))
 }
 
 async fn result(
@@ -464,11 +502,11 @@ async fn result(
         Some(w) => parse_wait(w)?,
         None => Duration::ZERO,
     };
-    let info = api.node.status(run).await?;
+    let info = api.node()?.status(run).await?;
     let outcome = match info.outcome {
         Some(o) => Some(o),
         None if wait.is_zero() => None,
-        None => match tokio::time::timeout(wait, api.node.result(run)).await {
+        None => match tokio::time::timeout(wait, api.node()?.result(run)).await {
             Ok(r) => Some(r?),
             Err(_) => None,
         },
@@ -497,7 +535,7 @@ async fn cancel(State(api): St, Path(id): Path<String>, body: Bytes) -> ApiResul
     };
     ensure_running(&api, run).await?;
     let reason = req.reason.unwrap_or_else(|| "cancelled".to_owned());
-    api.node.cancel(run, &reason).await?;
+    api.node()?.cancel(run, &reason).await?;
     Ok(Json(serde_json::json!({ "run": run.to_string(), "cancelled": true })).into_response())
 }
 
@@ -505,7 +543,7 @@ async fn signal(State(api): St, Path(id): Path<String>, body: Bytes) -> ApiResul
     let run = parse_run(&id)?;
     let req: SignalRequest = json_body(&body, "the signal request")?;
     ensure_running(&api, run).await?;
-    api.node
+    api.node()?
         .signal(run, &req.name, Value::from_json(req.value))
         .await?;
     Ok(Json(serde_json::json!({ "run": run.to_string(), "signal": req.name })).into_response())
@@ -514,7 +552,7 @@ async fn signal(State(api): St, Path(id): Path<String>, body: Bytes) -> ApiResul
 /// 404 for an unknown run, 409 for a finished one: the loop alone would
 /// answer both with a refusal.
 async fn ensure_running(api: &Api, run: RunId) -> ApiResult<()> {
-    let info = api.node.status(run).await?;
+    let info = api.node()?.status(run).await?;
     if info.outcome.is_some() {
         return Err(ApiError::from(NodeError::NotRunning(run)));
     }
@@ -523,26 +561,26 @@ async fn ensure_running(api: &Api, run: RunId) -> ApiResult<()> {
 
 async fn trace(State(api): St, Path(id): Path<String>) -> ApiResult<Json<Trace>> {
     let run = parse_run(&id)?;
-    let info = api.node.status(run).await?;
-    let items = api.node.trace(run).await?;
+    let info = api.node()?.status(run).await?;
+    let items = api.node()?.trace(run).await?;
     Ok(Json(Trace {
         run: run.to_string(),
         workflow: info.workflow,
         node: api.name.clone(),
-        tick_ms: api.node.tick_ms(),
+        tick_ms: api.node()?.tick_ms(),
         items: items.iter().map(TraceRow::of).collect(),
     }))
 }
 
 async fn journal(State(api): St, Path(id): Path<String>) -> ApiResult<Response> {
     let run = parse_run(&id)?;
-    let info = api.node.status(run).await?;
-    let entries = api.node.journal(run).await?;
+    let info = api.node()?.status(run).await?;
+    let entries = api.node()?.journal(run).await?;
     let dump = JournalDump {
         run: run.to_string(),
         workflow: info.workflow,
         program: info.program.to_string(),
-        tick_ms: api.node.tick_ms(),
+        tick_ms: api.node()?.tick_ms(),
         entries,
     };
     let bytes = rmp_serde::to_vec_named(&dump).map_err(|e| {
@@ -559,7 +597,7 @@ async fn program(State(api): St, Path(hash): Path<String>) -> ApiResult<Response
     let h: ModuleHash = hash
         .parse()
         .map_err(|e| ApiError::bad(format!("{hash:?} is not a program hash: {e}")))?;
-    let bytes = api.node.store().program(h).await?.ok_or_else(|| {
+    let bytes = api.node()?.store().program(h).await?.ok_or_else(|| {
         ApiError::new(
             StatusCode::NOT_FOUND,
             "unknown_program",
@@ -576,7 +614,7 @@ async fn deploy(State(api): St, body: Bytes) -> ApiResult<Response> {
     let module = drover_ir::wire::decode(&body)
         .map_err(|e| ApiError::from(NodeError::BadProgram(e.to_string())))?;
     let workflows: Vec<String> = module.workflows.iter().map(|w| w.name.clone()).collect();
-    let hash = api.node.deploy(body.to_vec()).await?;
+    let hash = api.node()?.deploy(body.to_vec()).await?;
     let answer = Deployed {
         program: hash.to_string(),
         workflows,
@@ -619,8 +657,9 @@ async fn logs(State(api): St, Query(q): Query<HashMap<String, String>>) -> ApiRe
     };
     let keep = move |e: &LogEvent| filter.as_ref().is_none_or(|f| f.matches(e));
     // Subscribe before reading the ring, so that nothing falls in between.
-    let rx = follow.then(|| api.node.subscribe_logs());
-    let past: Vec<LogEvent> = api.node.logs().into_iter().filter(|e| keep(e)).collect();
+    let node = api.node()?;
+    let rx = follow.then(|| node.subscribe_logs());
+    let past: Vec<LogEvent> = api.node()?.logs().into_iter().filter(|e| keep(e)).collect();
     let skip = past.len().saturating_sub(limit);
     let mut body = Vec::new();
     for e in &past[skip..] {
@@ -664,4 +703,88 @@ async fn logs(State(api): St, Query(q): Query<HashMap<String, String>>) -> ApiRe
     );
     use futures::StreamExt as _;
     Ok((headers, Body::from_stream(first.chain(rest))).into_response())
+}
+
+/// The API server as a service of a supervised node
+/// ([`NodeServices::service`](crate::node::NodeServices::service)): each
+/// start serves a clone of the one listening socket, so a restart keeps the
+/// address; a server that stops by itself is a crash, and the supervisor
+/// restarts it.
+pub struct ApiService {
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+}
+
+/// What an [`ApiService`] starts from.
+#[derive(Clone)]
+pub struct ApiServiceArgs {
+    /// The bound socket, shared by every incarnation.
+    pub listener: Arc<std::net::TcpListener>,
+    /// The supervised node.
+    pub node: NodeRef,
+}
+
+impl drover_supervisor::Server for ApiService {
+    type Args = ApiServiceArgs;
+    type Call = ();
+    type Reply = ();
+    type Cast = ();
+
+    async fn init(args: ApiServiceArgs) -> Result<Self, drover_supervisor::ExitReason> {
+        use drover_supervisor::ExitReason;
+        let socket = args
+            .listener
+            .try_clone()
+            .and_then(|s| {
+                s.set_nonblocking(true)?;
+                tokio::net::TcpListener::from_std(s)
+            })
+            .map_err(|e| ExitReason::error(format!("api: the listening socket: {e}")))?;
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(serve(socket, args.node, async move {
+            let _ = stopped.await;
+        }));
+        Ok(ApiService {
+            stop: Some(stop),
+            task: Some(task),
+        })
+    }
+
+    async fn handle_call(&mut self, _: ()) -> Result<(), drover_supervisor::ExitReason> {
+        Ok(())
+    }
+
+    async fn handle_cast(&mut self, _: ()) -> Result<(), drover_supervisor::ExitReason> {
+        Ok(())
+    }
+
+    async fn handle_info(&mut self) -> Result<(), drover_supervisor::ExitReason> {
+        use drover_supervisor::ExitReason;
+        let Some(task) = self.task.as_mut() else {
+            return std::future::pending().await;
+        };
+        let ended = task.await;
+        self.task = None;
+        Err(match ended {
+            Ok(Ok(())) => ExitReason::error("api: the server stopped by itself"),
+            Ok(Err(e)) => ExitReason::error(format!("api: serving failed: {e}")),
+            Err(e) => ExitReason::error(format!("api: the server task failed: {e}")),
+        })
+    }
+
+    async fn terminate(&mut self, _: &drover_supervisor::ExitReason) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            // Requests in flight get 10 s to finish; a follow stream is cut.
+            let abort = task.abort_handle();
+            if tokio::time::timeout(Duration::from_secs(10), task)
+                .await
+                .is_err()
+            {
+                abort.abort();
+            }
+        }
+    }
 }

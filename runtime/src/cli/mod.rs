@@ -13,6 +13,7 @@
 //! --timeout` ran out while the run still runs; 6 `replay` diverged from the
 //! journal.
 
+mod bench;
 mod node;
 mod remote;
 mod replay;
@@ -24,6 +25,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+pub use bench::{BenchArgs, BENCH_WORKFLOW};
 pub use node::NodeArgs;
 pub use remote::{NodeOpts, RemoteCommand};
 pub use replay::ReplayArgs;
@@ -56,6 +58,9 @@ enum Command {
     /// Start an embedded node, run one workflow to its end, print the result
     /// and the trace of its effects.
     Run(RunArgs),
+    /// Measure throughput and latency of N runs on an embedded durable node
+    /// (`bench_flow`, three no-op activity steps, by default).
+    Bench(BenchArgs),
     /// Run a long-lived node serving the HTTP API, with every compiled-in
     /// workflow, until SIGINT or SIGTERM.
     Node(NodeArgs),
@@ -118,6 +123,7 @@ where
     };
     match cli.command {
         Command::Run(args) => args.execute(out, err),
+        Command::Bench(args) => args.execute(out, err),
         Command::Node(args) => args.execute(out, err),
         Command::Replay(args) => args.execute(out, err),
         Command::Remote(cmd) => cmd.execute(out, err),

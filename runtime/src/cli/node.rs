@@ -9,7 +9,9 @@ use std::sync::Arc;
 use clap::Args;
 
 use super::{EXIT_BAD_INPUT, EXIT_NODE};
-use crate::node::{IntegrationEffects, Node, NodeConfig};
+use crate::api::{ApiService, ApiServiceArgs};
+use crate::node::{IntegrationEffects, NodeConfig, NodeServices, PoolHealth};
+use crate::supervisor::{ChildSpec, WorkerSpec};
 
 /// Arguments of `drover node`.
 #[derive(Debug, Args)]
@@ -79,7 +81,7 @@ impl NodeArgs {
             }
         };
         runtime.block_on(async move {
-            let listener = match tokio::net::TcpListener::bind(&self.listen).await {
+            let listener = match std::net::TcpListener::bind(&self.listen) {
                 Ok(l) => l,
                 Err(e) => {
                     let _ = writeln!(err, "drover node: cannot listen on {}: {e}", self.listen);
@@ -94,36 +96,55 @@ impl NodeArgs {
                 }
             };
             let effects = match IntegrationEffects::from_config_file(self.config.as_deref()).await {
-                Ok(e) => e,
+                Ok(e) => Arc::new(e),
                 Err(e) => {
                     let _ = writeln!(err, "drover node: {e}");
                     return EXIT_BAD_INPUT;
                 }
             };
             let embedded = effects.embedded_namespaces();
-            let (node, report) = match Node::open_with(config, Arc::new(effects)).await {
+            // The node's services under one tree: store, loop, ticker, the
+            // API server, a health worker per configured integration.
+            let mut services = NodeServices::new(config).effects(effects.clone());
+            let api = ApiServiceArgs {
+                listener: Arc::new(listener),
+                node: services.node_ref(),
+            };
+            services = services.service(ChildSpec::worker(
+                "api",
+                WorkerSpec::<ApiService>::new("drover.api", api),
+            ));
+            for ns in effects
+                .integrations()
+                .namespaces()
+                .filter(|ns| !embedded.contains(ns))
+            {
+                services = services.pool(integration_health(effects.clone(), ns));
+            }
+            let node = match services.start().await {
                 Ok(n) => n,
                 Err(e) => {
                     let _ = writeln!(err, "drover node: {e}");
                     return EXIT_NODE;
                 }
             };
-            if let Some(store) = &report.store {
-                if let Some(cut) = &store.truncated {
+            let report = node.node_ref().recovery();
+            if let Some(report) = &report {
+                if let Some(cut) = report.store.as_ref().and_then(|s| s.truncated.as_ref()) {
                     let _ = writeln!(err, "drover node: store recovery: {cut:?}");
                 }
-            }
-            for (run, why) in report.diverged.iter().chain(&report.failed) {
-                let _ = writeln!(err, "drover node: run {run} is not resumed: {why}");
-            }
-            for (w, why) in &report.bad_deployments {
-                let _ = writeln!(err, "drover node: workflow {w} cannot start: {why}");
+                for (run, why) in report.diverged.iter().chain(&report.failed) {
+                    let _ = writeln!(err, "drover node: run {run} is not resumed: {why}");
+                }
+                for (w, why) in &report.bad_deployments {
+                    let _ = writeln!(err, "drover node: workflow {w} cannot start: {why}");
+                }
             }
             let _ = writeln!(
                 out,
                 "drover node listening on http://{addr} (data {}, {} runs resumed)",
                 self.data.display(),
-                report.resumed.len()
+                report.as_ref().map_or(0, |r| r.resumed.len())
             );
             if !embedded.is_empty() {
                 let _ = writeln!(
@@ -133,24 +154,42 @@ impl NodeArgs {
                 );
             }
             let _ = out.flush();
-            let node = Arc::new(node);
-            let served = crate::api::serve(listener, node.clone(), shutdown_signal()).await;
-            let code = match served {
+            // Until a signal asks for an orderly stop, or the tree gives up.
+            let code = match node.run_until(shutdown_signal()).await {
                 Ok(()) => 0,
-                Err(e) => {
-                    let _ = writeln!(err, "drover node: serving: {e}");
+                Err(exit) => {
+                    let _ = writeln!(err, "drover node: {exit}");
                     EXIT_NODE
                 }
             };
-            // Every request has finished, so the router's handles are gone.
-            match Arc::try_unwrap(node) {
-                Ok(node) => node.shutdown().await,
-                Err(node) => drop(node),
-            }
             let _ = writeln!(out, "drover node stopped");
             code
         })
     }
+}
+
+/// A health worker for the integration serving `namespace`: a check that
+/// finds it down fails the worker after three tries, and the supervisor's
+/// restart reports it (the integration's own pool reconnects on next use).
+fn integration_health(effects: Arc<IntegrationEffects>, namespace: &'static str) -> PoolHealth {
+    let check_effects = effects.clone();
+    PoolHealth::new(
+        namespace,
+        || Box::pin(async { Ok(()) }),
+        move || {
+            let effects = check_effects.clone();
+            Box::pin(async move {
+                let Some(integration) = effects.integrations().get(namespace) else {
+                    return Ok(());
+                };
+                let health = integration.health_dyn().await;
+                match health.status {
+                    drover_integrations::HealthStatus::Down => Err(health.detail),
+                    _ => Ok(()),
+                }
+            })
+        },
+    )
 }
 
 /// SIGINT (Ctrl-C) or SIGTERM.

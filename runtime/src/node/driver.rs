@@ -4,12 +4,13 @@
 //! starts, effect attempts), carrying out the [`Action`]s the state returns.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use drover_interpreter::{Command, EffectError, EffectId, Event, Program};
 use drover_ir::wire::{hash_bytes, ModuleHash};
-use drover_ir::Value;
+use drover_ir::{InstAddr, LogLevel, Value};
 use drover_store::{
     EmbeddedStore, Options, Record, RunFilter, RunId, RunStart, RunSummary, StartOutcome, Store,
     StoreError,
@@ -31,24 +32,104 @@ const LOG_LIMIT: usize = 10_000;
 const LOG_FOLLOW_CAPACITY: usize = 4096;
 
 /// The newest log events, shared by the loop, the handle and the node's
-/// services (which outlive one loop incarnation), and a
-/// broadcast of each new one to followers (`drover logs --follow`).
+/// services (which outlive one loop incarnation), and a broadcast of each
+/// new one to followers (`drover logs --follow`). Step and effect events
+/// are kept as [`NodeEvent`] structs and become [`LogEvent`]s only when
+/// read or followed, so the loop pays no formatting for them.
 #[derive(Clone)]
 pub(crate) struct LogRing {
-    ring: Arc<std::sync::Mutex<VecDeque<LogEvent>>>,
+    ring: Arc<std::sync::Mutex<VecDeque<RingItem>>>,
+    node: Arc<str>,
     follow: tokio::sync::broadcast::Sender<LogEvent>,
 }
 
-impl Default for LogRing {
-    fn default() -> Self {
-        LogRing {
-            ring: Arc::default(),
-            follow: tokio::sync::broadcast::channel(LOG_FOLLOW_CAPACITY).0,
+enum RingItem {
+    Log(LogEvent),
+    Node(NodeEvent),
+}
+
+/// A step or effect event, as cheap to keep as the loop can make it.
+struct NodeEvent {
+    kind: EventKind,
+    at_ms: u64,
+    run: RunId,
+    /// For the workflow's name, the instruction's source span and the
+    /// effect's name, looked up when the event is read.
+    program: Program,
+    hash: ModuleHash,
+    workflow: u32,
+    inst: Option<InstAddr>,
+    duration_us: u64,
+    /// Step: what the run was given. Effect: `ok` or `error`.
+    what: &'static str,
+    /// Step: the journal seq. Effect: the effect id.
+    seq: u64,
+    attempt: u32,
+    effect: Option<Arc<str>>,
+    error: Option<String>,
+}
+
+impl NodeEvent {
+    fn to_log_event(&self, node: &str) -> LogEvent {
+        use serde_json::Value as J;
+        let module = self.program.module();
+        let level = match (self.kind, &self.error) {
+            (EventKind::Effect, Some(_)) => LogLevel::Warn,
+            (EventKind::Effect, None) => LogLevel::Info,
+            _ => LogLevel::Debug,
+        };
+        let mut e = LogEvent::new(Timestamp::Millis(self.at_ms as i64), level, self.kind)
+            .with_run(self.run.to_string())
+            .with_program(self.hash.to_string())
+            .with_node(node)
+            .with_duration_us(self.duration_us);
+        if let Some(w) = module.workflows.get(self.workflow as usize) {
+            e = e.with_workflow(w.name.clone());
         }
+        if let Some(at) = self.inst {
+            e = e.with_inst(at.to_string());
+            if let Some(span) = module.source_map.describe(at) {
+                e = e.with_span(span);
+            }
+        }
+        match self.kind {
+            EventKind::Effect => {
+                if let Some(effect) = &self.effect {
+                    e = e.with_effect(effect.to_string());
+                }
+                e = e
+                    .with_msg(match &self.error {
+                        Some(err) => format!("{} failed: {err}", self.what),
+                        None => self.what.to_owned(),
+                    })
+                    .with_extra("effect_id", J::from(self.seq))
+                    .with_extra("attempt", J::from(self.attempt));
+            }
+            _ => {
+                e = e.with_msg(self.what).with_extra("seq", J::from(self.seq));
+            }
+        }
+        e
     }
 }
 
 impl LogRing {
+    pub(crate) fn new(node: &str) -> Self {
+        LogRing {
+            ring: Arc::default(),
+            node: node.into(),
+            follow: tokio::sync::broadcast::channel(LOG_FOLLOW_CAPACITY).0,
+        }
+    }
+
+    fn push_item(&self, item: RingItem) {
+        let mut ring = self.ring.lock().unwrap_or_else(|e| e.into_inner());
+        if ring.len() >= LOG_LIMIT {
+            ring.pop_front();
+        }
+        ring.push_back(item);
+    }
+
     pub(crate) fn push(&self, event: LogEvent, print: bool) {
         if print {
             eprintln!("{}", event.to_json_line());
@@ -57,16 +138,72 @@ impl LogRing {
             // No follower left is not an error.
             let _ = self.follow.send(event.clone());
         }
-        let mut ring = self.ring.lock().unwrap_or_else(|e| e.into_inner());
-        if ring.len() >= LOG_LIMIT {
-            ring.pop_front();
+        self.push_item(RingItem::Log(event));
+    }
+
+    fn push_node(&self, event: NodeEvent, print: bool) {
+        let followed = self.follow.receiver_count() > 0;
+        if print || followed {
+            let e = event.to_log_event(&self.node);
+            if print {
+                eprintln!("{}", e.to_json_line());
+            }
+            if followed {
+                let _ = self.follow.send(e);
+            }
         }
-        ring.push_back(event);
+        self.push_item(RingItem::Node(event));
     }
 
     pub(crate) fn snapshot(&self) -> Vec<LogEvent> {
         let ring = self.ring.lock().unwrap_or_else(|e| e.into_inner());
-        ring.iter().cloned().collect()
+        ring.iter()
+            .map(|item| match item {
+                RingItem::Log(e) => e.clone(),
+                RingItem::Node(e) => e.to_log_event(&self.node),
+            })
+            .collect()
+    }
+}
+
+/// An effect attempt in flight.
+struct InFlight {
+    attempt: u32,
+    handle: AbortHandle,
+    started: std::time::Instant,
+    effect: Arc<str>,
+    at: InstAddr,
+}
+
+/// What a node has done since it opened.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct NodeCounters {
+    /// Journal entries written (steps of runs).
+    pub steps: u64,
+    /// Effect attempts performed.
+    pub effects: u64,
+    /// Runs started.
+    pub started: u64,
+    /// Runs whose end is durable.
+    pub finished: u64,
+}
+
+#[derive(Default)]
+struct Counters {
+    steps: AtomicU64,
+    effects: AtomicU64,
+    started: AtomicU64,
+    finished: AtomicU64,
+}
+
+impl Counters {
+    fn get(&self) -> NodeCounters {
+        NodeCounters {
+            steps: self.steps.load(Ordering::Relaxed),
+            effects: self.effects.load(Ordering::Relaxed),
+            started: self.started.load(Ordering::Relaxed),
+            finished: self.finished.load(Ordering::Relaxed),
+        }
     }
 }
 
@@ -116,6 +253,8 @@ enum Done {
         result: Result<Value, drover_interpreter::EffectError>,
     },
     Started {
+        /// The first journal entry was made durable with the start.
+        journaled: bool,
         prepared: Box<Prepared>,
         parent: Option<(RunId, u64)>,
         outcome: Result<StartOutcome, StoreError>,
@@ -247,7 +386,9 @@ impl Node {
         }
 
         let executor = Executor::new(effects, &config.resources);
-        let logs = seams.logs.unwrap_or_default();
+        let logs = seams
+            .logs
+            .unwrap_or_else(|| LogRing::new(&config.node_name));
         let ticks = match seams.ticks {
             Some(rx) => Ticks::Channel(rx),
             None => {
@@ -256,6 +397,7 @@ impl Node {
                 Ticks::Interval(i)
             }
         };
+        let counters = Arc::new(Counters::default());
         let (tx, rx) = mpsc::channel(config.inbox_capacity.max(1));
         let lp = Loop {
             store: store.clone(),
@@ -268,6 +410,8 @@ impl Node {
             next_ack: 0,
             logs: logs.clone(),
             effects: HashMap::new(),
+            counters: counters.clone(),
+            took: Duration::ZERO,
         };
         let task = tokio::spawn(lp.run(rx, ticks, actions));
         Ok((
@@ -277,6 +421,7 @@ impl Node {
                 executor,
                 tick_ms: config.tick_ms.max(1),
                 logs,
+                counters,
                 task: Some(task),
             },
             report,
@@ -381,7 +526,11 @@ struct Loop<S: Store> {
     /// The task of each effect attempt in flight, by (run, effect id): a
     /// newer attempt or the run's end aborts the old one, so an attempt the
     /// run gave up on (timed out, cancelled) stops holding its permits.
-    effects: HashMap<(RunId, u64), (u32, AbortHandle)>,
+    effects: HashMap<(RunId, u64), InFlight>,
+    counters: Arc<Counters>,
+    /// How long the last call into the state took, shared among the steps
+    /// it took for their log events.
+    took: Duration,
 }
 
 impl<S: Store> Loop<S> {
@@ -399,7 +548,8 @@ impl<S: Store> Loop<S> {
                     Some(req) => self.request(req),
                 },
                 _ = ticks.next() => {
-                    let a = self.state.tick(self.now());
+                    let now = self.now();
+                    let a = self.timed(|s| s.tick(now));
                     self.execute(a);
                 }
                 Some(done) = self.tasks.join_next() => match done {
@@ -439,7 +589,7 @@ impl<S: Store> Loop<S> {
                 let ack = self.next_ack;
                 self.next_ack += 1;
                 self.acks.insert(ack, reply);
-                let a = self.state.deliver(run, event, Some(ack), now);
+                let a = self.timed(|s| s.deliver(run, event, Some(ack), now));
                 self.execute(a);
             }
             Request::Wait { run, reply } => {
@@ -503,9 +653,15 @@ impl<S: Store> Loop<S> {
             started_at_ms: self.now().ms,
         };
         let store = self.store.clone();
+        let first = self.state.first_entry(&prepared);
         self.tasks.spawn(async move {
-            let outcome = store.start_run(start).await;
+            let journaled = first.is_some();
+            let outcome = match first {
+                Some(first) => store.start_run_journaled(start, first).await,
+                None => store.start_run(start).await,
+            };
             Done::Started {
+                journaled,
                 prepared: Box::new(prepared),
                 parent,
                 outcome,
@@ -518,7 +674,7 @@ impl<S: Store> Loop<S> {
         let now = self.now();
         match done {
             Done::Appended { run, result } => {
-                let a = self.state.appended(run, result, now);
+                let a = self.timed(|s| s.appended(run, result, now));
                 self.execute(a);
             }
             Done::Effect {
@@ -530,26 +686,34 @@ impl<S: Store> Loop<S> {
                 if self
                     .effects
                     .get(&(run, id.0))
-                    .is_some_and(|(a, _)| *a == attempt)
+                    .is_some_and(|f| f.attempt == attempt)
                 {
-                    self.effects.remove(&(run, id.0));
+                    if let Some(f) = self.effects.remove(&(run, id.0)) {
+                        self.effect_event(run, id.0, &f, &result, now);
+                    }
                 }
                 let event = Event::EffectDone {
                     id,
                     attempt,
                     result,
                 };
-                let a = self.state.deliver(run, event, None, now);
+                let a = self.timed(|s| s.deliver(run, event, None, now));
                 self.execute(a);
             }
             Done::Started {
+                journaled,
                 prepared,
                 parent,
                 outcome,
                 reply,
             } => match outcome {
                 Ok(StartOutcome::Created(run)) => {
-                    let a = self.state.install(run, *prepared, parent, now);
+                    self.counters.started.fetch_add(1, Ordering::Relaxed);
+                    let a = if journaled {
+                        self.timed(|s| s.install_journaled(run, *prepared, parent, now))
+                    } else {
+                        self.timed(|s| s.install(run, *prepared, parent, now))
+                    };
                     self.execute(a);
                     if let Some(reply) = reply {
                         let _ = reply.send(Ok((run, true)));
@@ -623,11 +787,99 @@ impl<S: Store> Loop<S> {
         }
     }
 
+    /// Calls into the state, timing the call for the step events.
+    fn timed<T>(&mut self, f: impl FnOnce(&mut NodeState) -> T) -> T {
+        let t = std::time::Instant::now();
+        let r = f(&mut self.state);
+        self.took = t.elapsed();
+        r
+    }
+
+    /// Keeps the log event of an effect attempt that ended.
+    fn effect_event(
+        &self,
+        run: RunId,
+        id: u64,
+        f: &InFlight,
+        result: &Result<Value, drover_interpreter::EffectError>,
+        now: Now,
+    ) {
+        if !self.config.step_events {
+            return;
+        }
+        let Some((program, hash)) = self.state.run_program(run) else {
+            return;
+        };
+        self.logs.push_node(
+            NodeEvent {
+                kind: EventKind::Effect,
+                at_ms: now.ms,
+                run,
+                program: program.clone(),
+                hash,
+                workflow: f.at.workflow.index() as u32,
+                inst: Some(f.at),
+                duration_us: f.started.elapsed().as_micros() as u64,
+                what: if result.is_ok() { "ok" } else { "error" },
+                seq: id,
+                attempt: f.attempt,
+                effect: Some(f.effect.clone()),
+                error: result
+                    .as_ref()
+                    .err()
+                    .map(|e| format!("{}: {}", e.kind, e.message)),
+            },
+            self.config.log_to_stderr && self.config.print_step_events,
+        );
+    }
+
     fn execute(&mut self, actions: Vec<Action>) {
+        let steps = actions
+            .iter()
+            .filter(|a| matches!(a, Action::Stepped { .. }))
+            .count();
+        let per_step = self.took / (steps.max(1) as u32);
         let mut queue: VecDeque<Action> = actions.into();
         while let Some(action) = queue.pop_front() {
             let now = self.now();
             match action {
+                Action::Stepped {
+                    run,
+                    program,
+                    at,
+                    event,
+                    seq,
+                } => {
+                    self.counters.steps.fetch_add(1, Ordering::Relaxed);
+                    if !self.config.step_events {
+                        continue;
+                    }
+                    let Some((p, workflow)) = self
+                        .state
+                        .program(&program)
+                        .zip(self.state.run_workflow(run))
+                    else {
+                        continue;
+                    };
+                    self.logs.push_node(
+                        NodeEvent {
+                            kind: EventKind::Step,
+                            at_ms: now.ms,
+                            run,
+                            program: p.clone(),
+                            hash: program,
+                            workflow,
+                            inst: at,
+                            duration_us: per_step.as_micros() as u64,
+                            what: event,
+                            seq,
+                            attempt: 0,
+                            effect: None,
+                            error: None,
+                        },
+                        self.config.log_to_stderr && self.config.print_step_events,
+                    );
+                }
                 Action::Append { run, records } => {
                     let store = self.store.clone();
                     self.tasks.spawn(async move {
@@ -642,8 +894,11 @@ impl<S: Store> Loop<S> {
                     effect,
                     args,
                     call_site_policy,
+                    at,
                 } => {
+                    self.counters.effects.fetch_add(1, Ordering::Relaxed);
                     let key = format!("{run}/{}", id.0);
+                    let name: Arc<str> = effect.as_str().into();
                     let fut = self
                         .executor
                         .perform(effect, args, key, attempt, call_site_policy);
@@ -656,8 +911,15 @@ impl<S: Store> Loop<S> {
                             result,
                         }
                     });
-                    if let Some((_, old)) = self.effects.insert((run, id.0), (attempt, handle)) {
-                        old.abort();
+                    let flight = InFlight {
+                        attempt,
+                        handle,
+                        started: std::time::Instant::now(),
+                        effect: name,
+                        at,
+                    };
+                    if let Some(old) = self.effects.insert((run, id.0), flight) {
+                        old.handle.abort();
                     }
                 }
                 Action::StartChild {
@@ -684,13 +946,20 @@ impl<S: Store> Loop<S> {
                     message,
                     fields,
                     inst,
+                    span,
+                    program,
                 } => {
                     let mut event =
                         LogEvent::new(Timestamp::Millis(now.ms as i64), level, EventKind::Log)
                             .with_run(run.to_string())
                             .with_workflow(workflow)
+                            .with_program(program.to_string())
                             .with_inst(inst)
+                            .with_node(&*self.logs.node)
                             .with_msg(message);
+                    if let Some(span) = span {
+                        event = event.with_span(span);
+                    }
                     match fields.to_json() {
                         serde_json::Value::Object(map) => {
                             for (k, v) in map {
@@ -708,6 +977,7 @@ impl<S: Store> Loop<S> {
                     outcome,
                     parent,
                 } => {
+                    self.counters.finished.fetch_add(1, Ordering::Relaxed);
                     let stale: Vec<(RunId, u64)> = self
                         .effects
                         .keys()
@@ -715,8 +985,8 @@ impl<S: Store> Loop<S> {
                         .copied()
                         .collect();
                     for key in stale {
-                        if let Some((_, handle)) = self.effects.remove(&key) {
-                            handle.abort();
+                        if let Some(f) = self.effects.remove(&key) {
+                            f.handle.abort();
                         }
                     }
                     for w in self.waiters.remove(&run).unwrap_or_default() {
@@ -754,6 +1024,7 @@ pub struct NodeHandle<S: Store = EmbeddedStore> {
     executor: Executor,
     tick_ms: u64,
     logs: LogRing,
+    counters: Arc<Counters>,
     task: Option<JoinHandle<()>>,
 }
 
@@ -824,9 +1095,9 @@ impl<S: Store> NodeHandle<S> {
 
     /// Waits for the run to end and gives its outcome.
     pub async fn result(&self, run: RunId) -> Result<Outcome, NodeError> {
-        if let Some(o) = self.status(run).await?.outcome {
-            return Ok(o);
-        }
+        // The loop first: a live run is answered when its end is durable,
+        // without reading the store. A run that is not live has ended (or
+        // is not driven here), and the store has the answer.
         let (reply, rx) = oneshot::channel();
         self.tx
             .send(Request::Wait { run, reply })
@@ -835,7 +1106,7 @@ impl<S: Store> NodeHandle<S> {
         if let Some(o) = rx.await.ok().flatten() {
             return Ok(o);
         }
-        // Not live: it ended between the two looks, or nobody drives it.
+        // Not live here: it has ended, or no node drives it.
         self.status(run)
             .await?
             .outcome
@@ -909,6 +1180,11 @@ impl<S: Store> NodeHandle<S> {
     /// Effect profiles measured on this node, by effect name.
     pub fn profiles(&self) -> std::collections::BTreeMap<String, EffectProfile> {
         self.executor.profiles().all().clone()
+    }
+
+    /// What the node has done since it opened.
+    pub fn counters(&self) -> NodeCounters {
+        self.counters.get()
     }
 
     /// The newest workflow log events, oldest first (at most 10 000).

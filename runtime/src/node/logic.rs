@@ -13,7 +13,7 @@ use drover_interpreter::{
     step, Command, Config, EffectError, EffectId, Event, JournalEntry, Program, RunState, Status,
 };
 use drover_ir::wire::ModuleHash;
-use drover_ir::{LogLevel, Value};
+use drover_ir::{InstAddr, LogLevel, Value};
 use drover_store::{Record, RunData, RunId};
 
 use super::codec;
@@ -47,6 +47,21 @@ pub enum Action {
         args: Vec<Value>,
         /// The workflow chained `.retry`/`.timeout`: activity defaults yield.
         call_site_policy: bool,
+        /// The instruction that performed it.
+        at: InstAddr,
+    },
+    /// A step of `run` was taken and journaled (for the node's step log
+    /// event; nothing to carry out).
+    Stepped {
+        run: RunId,
+        /// The program it ran.
+        program: ModuleHash,
+        /// The instruction of its last command that has one.
+        at: Option<InstAddr>,
+        /// What it was given: `start`, `effect_done`, `timer`, `signal`, `cancel`.
+        event: &'static str,
+        /// The journal seq of the entry.
+        seq: u64,
     },
     /// Start (or find, by the key `"<parent>/<id>"`) a child run.
     StartChild {
@@ -64,6 +79,10 @@ pub enum Action {
         fields: Value,
         /// The instruction that logged, e.g. `w0:bb2:3`.
         inst: String,
+        /// Its source position, `file:line:col`, when the program has one.
+        span: Option<String>,
+        /// The program the run is pinned to.
+        program: ModuleHash,
     },
     /// The run's end is durable: wake waiters, tell the parent.
     Finished {
@@ -99,6 +118,7 @@ pub struct Prepared {
 #[derive(Debug)]
 struct LiveRun {
     workflow: String,
+    hash: ModuleHash,
     program: Program,
     state: RunState,
     parent: Option<(RunId, u64)>,
@@ -179,6 +199,23 @@ impl NodeState {
         self.runs.contains_key(&run)
     }
 
+    /// The program a live run is pinned to, and its hash.
+    pub fn run_program(&self, run: RunId) -> Option<(&Program, ModuleHash)> {
+        self.runs.get(&run).map(|l| (&l.program, l.hash))
+    }
+
+    /// The index of a live run's workflow in its program's module.
+    pub fn run_workflow(&self, run: RunId) -> Option<u32> {
+        let live = self.runs.get(&run)?;
+        let index = live
+            .program
+            .module()
+            .workflows
+            .iter()
+            .position(|w| w.name == live.workflow)?;
+        Some(index as u32)
+    }
+
     /// Live runs.
     pub fn live_count(&self) -> usize {
         self.runs.len()
@@ -249,6 +286,7 @@ impl NodeState {
             run,
             LiveRun {
                 workflow: prepared.workflow,
+                hash: prepared.hash,
                 program,
                 state: prepared.state,
                 parent,
@@ -260,6 +298,61 @@ impl NodeState {
             },
         );
         self.journal(run, vec![(prepared.entry, None)], now)
+    }
+
+    /// The encoded first journal entry of `prepared`, when it can be made
+    /// durable together with the run's start (see
+    /// [`Store::start_run_journaled`](drover_store::Store::start_run_journaled)):
+    /// not when it ends the run (its `Finished` record goes with it) or is
+    /// due for a snapshot.
+    pub fn first_entry(&self, prepared: &Prepared) -> Option<Vec<u8>> {
+        if self.snapshot_every <= 1 || prepared.entry.commands.iter().any(|c| c.is_terminal()) {
+            return None;
+        }
+        codec::encode_entry(&prepared.entry).ok()
+    }
+
+    /// Drives a run the store created together with its first journal entry
+    /// (from [`NodeState::first_entry`]): that entry is durable, so its
+    /// commands are carried out now.
+    pub fn install_journaled(
+        &mut self,
+        run: RunId,
+        prepared: Prepared,
+        parent: Option<(RunId, u64)>,
+        now: Now,
+    ) -> Vec<Action> {
+        let Some(program) = self.programs.get(&prepared.hash).cloned() else {
+            return vec![Action::Broken {
+                run,
+                error: format!("program {} is not loaded", prepared.hash.short()),
+            }];
+        };
+        let stepped = Action::Stepped {
+            run,
+            program: prepared.hash,
+            at: prepared.entry.commands.iter().rev().find_map(Command::at),
+            event: "start",
+            seq: 0,
+        };
+        self.runs.insert(
+            run,
+            LiveRun {
+                workflow: prepared.workflow,
+                hash: prepared.hash,
+                program,
+                state: prepared.state,
+                parent,
+                next_seq: 1,
+                since_snapshot: 1,
+                inflight: Some(prepared.entry.commands),
+                inflight_acks: Vec::new(),
+                queued: VecDeque::new(),
+            },
+        );
+        let mut actions = vec![stepped];
+        actions.extend(self.appended(run, Ok(()), now));
+        actions
     }
 
     /// Resumes a run from the store: restores its snapshot, replays the
@@ -348,6 +441,7 @@ impl NodeState {
         let mut actions = Vec::new();
         let live = LiveRun {
             workflow: data.start.workflow.clone(),
+            hash: data.start.program,
             program,
             state,
             parent: data.start.parent,
@@ -385,6 +479,7 @@ impl NodeState {
                             effect: p.name.to_owned(),
                             args: p.args.to_vec(),
                             call_site_policy: !p.policy.is_default(),
+                            at: p.at,
                         }
                     });
                 }
@@ -477,6 +572,7 @@ impl NodeState {
             result: Ok(()),
         }));
         let workflow = live.workflow.clone();
+        let (program, hash) = (live.program.clone(), live.hash);
         let parent = live.parent;
         let mut finished = false;
         for cmd in commands {
@@ -487,7 +583,7 @@ impl NodeState {
                     effect,
                     args,
                     policy,
-                    ..
+                    at,
                 } => actions.push(Action::Perform {
                     run,
                     id,
@@ -495,6 +591,7 @@ impl NodeState {
                     effect,
                     args,
                     call_site_policy: !policy.is_default(),
+                    at,
                 }),
                 Command::StartTimer { id, at_tick } => self.timers.arm(run, id, at_tick),
                 Command::StartChild {
@@ -517,6 +614,8 @@ impl NodeState {
                     message,
                     fields,
                     inst: at.to_string(),
+                    span: program.module().source_map.describe(at),
+                    program: hash,
                 }),
                 Command::Complete { .. } | Command::Fail { .. } => {
                     finished = true;
@@ -565,11 +664,11 @@ impl NodeState {
                 continue;
             }
             let tick = now.tick.max(live.state.tick());
-            // Step a copy: a refused event must leave the state as it was.
-            let mut next = live.state.clone();
-            match step(&live.program, &mut next, tick, event.clone()) {
+            // A refused event leaves the state as it was (the interpreter
+            // checks everything that can refuse before it changes anything),
+            // so the run's own state is stepped, not a copy.
+            match step(&live.program, &mut live.state, tick, event.clone()) {
                 Ok(commands) => {
-                    live.state = next;
                     entries.push((
                         JournalEntry {
                             tick,
@@ -604,8 +703,16 @@ impl NodeState {
         let mut records = Vec::new();
         let mut commands = Vec::new();
         let mut acks = Vec::new();
+        let mut stepped = Vec::new();
         for (entry, ack) in entries {
             let seq = live.next_seq;
+            stepped.push(Action::Stepped {
+                run,
+                program: live.hash,
+                at: entry.commands.iter().rev().find_map(Command::at),
+                event: event_name(&entry.event),
+                seq,
+            });
             let bytes = match codec::encode_entry(&entry) {
                 Ok(b) => b,
                 Err(e) => {
@@ -647,7 +754,19 @@ impl NodeState {
         }
         live.inflight = Some(commands);
         live.inflight_acks = acks;
-        vec![Action::Append { run, records }]
+        stepped.push(Action::Append { run, records });
+        stepped
+    }
+}
+
+/// The name of an event kind in step log events.
+fn event_name(e: &Event) -> &'static str {
+    match e {
+        Event::Start { .. } => "start",
+        Event::EffectDone { .. } => "effect_done",
+        Event::TimerFired { .. } => "timer",
+        Event::Signal { .. } => "signal",
+        Event::Cancel { .. } => "cancel",
     }
 }
 
@@ -759,6 +878,7 @@ mod tests {
                 }
                 Action::Finished { outcome, .. } => out.push(format!("end {outcome:?}")),
                 Action::Ack { ack, result } => out.push(format!("ack {ack} {}", result.is_ok())),
+                Action::Stepped { .. } => {}
                 other => out.push(format!("{other:?}")),
             }
         }

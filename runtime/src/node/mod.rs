@@ -31,7 +31,7 @@ use drover_ir::Value;
 use serde::{Deserialize, Serialize};
 
 pub use codec::CodecError;
-pub use driver::{Node, NodeHandle};
+pub use driver::{Node, NodeCounters, NodeHandle};
 pub use drover_store::{RunFilter, RunId, RunStatus, RunSummary, StoreError};
 pub use executor::{EffectCall, EffectHandler, EmbeddedEffects, SinkItem};
 pub use integrations::{IntegrationEffects, SetupError};
@@ -56,6 +56,13 @@ pub struct NodeConfig {
     pub inbox_capacity: usize,
     /// Print the workflows' `log` lines to stderr as JSON.
     pub log_to_stderr: bool,
+    /// Keep a log event for every step and every effect in the node's log
+    /// ring (and print them with `log_to_stderr`).
+    pub step_events: bool,
+    /// Also print step and effect events to stderr (with `log_to_stderr`).
+    pub print_step_events: bool,
+    /// The node's name in log events.
+    pub node_name: String,
 }
 
 impl NodeConfig {
@@ -68,6 +75,9 @@ impl NodeConfig {
             resources: BTreeMap::new(),
             inbox_capacity: 1024,
             log_to_stderr: false,
+            step_events: true,
+            print_step_events: false,
+            node_name: "local".to_owned(),
         }
     }
 }

@@ -195,10 +195,11 @@ impl NodeServices {
     /// that tolerates 3 restarts in 10 s, and an empty `one_for_one` user
     /// subtree (3 restarts in 5 s).
     pub fn new(config: NodeConfig) -> Self {
+        let logs = LogRing::new(&config.node_name);
         let shared = Arc::new(Shared {
             config,
             effects: RwLock::new(Arc::new(EmbeddedEffects::new())),
-            logs: LogRing::default(),
+            logs,
             store: RwLock::new(None),
             store_report: Mutex::new(None),
             old_store: Mutex::new(Weak::new()),
@@ -416,6 +417,37 @@ impl SupervisedNode {
         };
         shared.log(Level::Error, exit.to_string(), &[]);
         exit
+    }
+
+    /// Runs until `stop` resolves, then stops every service in order
+    /// (`Ok`), or until the node stops by itself (`Err`, saying why).
+    pub async fn run_until(
+        mut self,
+        stop: impl std::future::Future<Output = ()>,
+    ) -> Result<(), NodeExit> {
+        let exited = tokio::select! {
+            _ = stop => None,
+            reason = self.supervisor.exited() => Some(reason),
+        };
+        match exited {
+            None => {
+                self.shutdown().await;
+                Ok(())
+            }
+            Some(reason) => {
+                let shared = self.node.0.clone();
+                let exit = NodeExit {
+                    reason,
+                    last_failure: shared
+                        .last_failure
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .clone(),
+                };
+                shared.log(Level::Error, exit.to_string(), &[]);
+                Err(exit)
+            }
+        }
     }
 
     /// Stops every service in reverse start order: the user's servers, the
