@@ -251,17 +251,19 @@ max_attempts = 1
 
     // Exactly one Slack message and one incident; PagerDuty saw the same
     // dedup key (the effect id) on both attempts.
-    let seen = seen.lock().unwrap();
-    assert_eq!(seen.slack_answers, [429, 200]);
-    assert_eq!(seen.slack.len(), 1);
-    assert_eq!(seen.pagerduty_answers, [500, 202]);
-    assert_eq!(seen.pagerduty.len(), 1);
-    let pd_id = trace
-        .iter()
-        .find(|t| t.effect == "pagerduty.trigger")
-        .unwrap()
-        .id;
-    assert_eq!(seen.pagerduty[0]["dedup_key"], format!("{run}/{pd_id}"));
+    {
+        let seen = seen.lock().unwrap();
+        assert_eq!(seen.slack_answers, [429, 200]);
+        assert_eq!(seen.slack.len(), 1);
+        assert_eq!(seen.pagerduty_answers, [500, 202]);
+        assert_eq!(seen.pagerduty.len(), 1);
+        let pd_id = trace
+            .iter()
+            .find(|t| t.effect == "pagerduty.trigger")
+            .unwrap()
+            .id;
+        assert_eq!(seen.pagerduty[0]["dedup_key"], format!("{run}/{pd_id}"));
+    }
 
     // The verdict is in memcached, and the report on the queue, with the
     // effect id as its message id.
