@@ -10,8 +10,9 @@ use clap::Args;
 
 use super::{EXIT_BAD_INPUT, EXIT_NODE};
 use crate::api::{ApiService, ApiServiceArgs};
-use crate::node::{IntegrationEffects, NodeConfig, NodeServices, PoolHealth};
+use crate::node::{IntegrationEffects, NodeConfig, NodeServices, PoolHealth, WorkflowStarter};
 use crate::supervisor::{ChildSpec, WorkerSpec};
+use drover_integrations::rabbitmq::trigger::{self, TriggerConfig};
 
 /// Arguments of `drover node`.
 #[derive(Debug, Args)]
@@ -36,6 +37,11 @@ pub struct NodeArgs {
     /// variables apply over it.
     #[arg(long, env = "DROVER_CONFIG")]
     config: Option<PathBuf>,
+    /// Start a run of WORKFLOW for every message on the RabbitMQ queue
+    /// QUEUE, acking each only once its start is durable (repeatable;
+    /// needs a `[rabbitmq]` config).
+    #[arg(long = "trigger", value_name = "QUEUE=WORKFLOW")]
+    triggers: Vec<String>,
 }
 
 /// The capacities of `--resource NAME=UNITS` flags.
@@ -65,6 +71,18 @@ impl NodeArgs {
         if self.tick_ms == 0 {
             let _ = writeln!(err, "drover node: --tick-ms must be at least 1");
             return EXIT_BAD_INPUT;
+        }
+        let mut triggers = Vec::new();
+        for t in &self.triggers {
+            match t.split_once('=') {
+                Some((q, w)) if !q.trim().is_empty() && !w.trim().is_empty() => {
+                    triggers.push((q.trim().to_owned(), w.trim().to_owned()));
+                }
+                _ => {
+                    let _ = writeln!(err, "drover node: --trigger {t:?} is not QUEUE=WORKFLOW");
+                    return EXIT_BAD_INPUT;
+                }
+            }
         }
         let mut config = NodeConfig::new(self.data.clone());
         config.tick_ms = self.tick_ms;
@@ -128,6 +146,57 @@ impl NodeArgs {
                     return EXIT_NODE;
                 }
             };
+            let broker = effects.rabbitmq_config().cloned();
+            if !triggers.is_empty() && broker.is_none() {
+                let _ = writeln!(
+                    err,
+                    "drover node: --trigger needs a [rabbitmq] config (or DROVER_RABBITMQ_URL)"
+                );
+                node.shutdown().await;
+                return EXIT_BAD_INPUT;
+            }
+            // Queue triggers and log shipping stop when the node does.
+            let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+            let mut side_tasks = Vec::new();
+            for (queue, workflow) in triggers {
+                let Some(broker) = broker.clone() else { break };
+                let starter = WorkflowStarter::new(node.node_ref(), queue.clone(), workflow);
+                let trigger = TriggerConfig::new(broker, queue);
+                let mut stop = stop_rx.clone();
+                side_tasks.push(tokio::spawn(async move {
+                    let stopped = async move {
+                        let _ = stop.wait_for(|s| *s).await;
+                    };
+                    trigger::run(&trigger, &starter, stopped).await;
+                }));
+            }
+            // With a [logstash] section, the node's structured log events
+            // go to Logstash as JSON lines.
+            if let (Some(shipper), false) = (
+                effects.integrations().log_shipper().cloned(),
+                embedded.contains(&"logstash"),
+            ) {
+                if let Ok(handle) = node.node_ref().node() {
+                    let mut events = handle.subscribe_logs();
+                    let mut stop = stop_rx.clone();
+                    side_tasks.push(tokio::spawn(async move {
+                        loop {
+                            tokio::select! {
+                                _ = stop.wait_for(|s| *s) => break,
+                                e = events.recv() => match e {
+                                    Ok(e) => {
+                                        shipper.ship(&e.to_json_line());
+                                    }
+                                    // Events the shipper fell behind on are
+                                    // gone from the broadcast, not the ring.
+                                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                                    Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+                                },
+                            }
+                        }
+                    }));
+                }
+            }
             let report = node.node_ref().recovery();
             if let Some(report) = &report {
                 if let Some(cut) = report.store.as_ref().and_then(|s| s.truncated.as_ref()) {
@@ -155,7 +224,14 @@ impl NodeArgs {
             }
             let _ = out.flush();
             // Until a signal asks for an orderly stop, or the tree gives up.
-            let code = match node.run_until(shutdown_signal()).await {
+            let stopping = async move {
+                shutdown_signal().await;
+                let _ = stop_tx.send(true);
+                for t in side_tasks {
+                    let _ = t.await;
+                }
+            };
+            let code = match node.run_until(stopping).await {
                 Ok(()) => 0,
                 Err(exit) => {
                     let _ = writeln!(err, "drover node: {exit}");

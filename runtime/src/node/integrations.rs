@@ -19,6 +19,7 @@ use super::executor::{EffectCall, EffectHandler, EmbeddedEffects};
 pub struct IntegrationEffects {
     integrations: Arc<Integrations>,
     fallback: EmbeddedEffects,
+    config: Config,
 }
 
 /// Why the node's integrations could not be set up.
@@ -35,9 +36,15 @@ pub enum SetupError {
 impl IntegrationEffects {
     /// A handler over `integrations`.
     pub fn new(integrations: Integrations) -> Self {
+        Self::with_config(integrations, Config::default())
+    }
+
+    /// A handler over `integrations`, built from `config`.
+    pub fn with_config(integrations: Integrations, config: Config) -> Self {
         IntegrationEffects {
             integrations: Arc::new(integrations),
             fallback: EmbeddedEffects::new(),
+            config,
         }
     }
 
@@ -47,12 +54,18 @@ impl IntegrationEffects {
     /// tokio runtime.
     pub async fn from_config_file(path: Option<&Path>) -> Result<Self, SetupError> {
         let config = Config::load(path)?;
-        Ok(Self::new(Integrations::from_config(&config).await?))
+        let integrations = Integrations::from_config(&config).await?;
+        Ok(Self::with_config(integrations, config))
     }
 
     /// The registry, for health checks and resources.
     pub fn integrations(&self) -> &Arc<Integrations> {
         &self.integrations
+    }
+
+    /// The `[rabbitmq]` config, when RabbitMQ is real (for queue triggers).
+    pub fn rabbitmq_config(&self) -> Option<&drover_integrations::RabbitmqConfig> {
+        self.config.rabbitmq.as_ref()
     }
 
     /// Which namespaces run on embedded fallbacks.

@@ -21,6 +21,7 @@ pub mod logic;
 mod profile;
 pub mod services;
 mod timers;
+pub mod trigger;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -37,6 +38,7 @@ pub use executor::{EffectCall, EffectHandler, EmbeddedEffects, SinkItem};
 pub use integrations::{IntegrationEffects, SetupError};
 pub use profile::EffectProfile;
 pub use services::{NodeExit, NodeRef, NodeServices, PoolHealth, SupervisedNode};
+pub use trigger::WorkflowStarter;
 
 /// How a node is set up.
 #[derive(Clone, Debug)]
