@@ -2,9 +2,13 @@
 //! next, failures, a connection cut mid-publish, and queue-triggered starts.
 
 mod common;
+#[path = "common/proxy.rs"]
+mod proxy;
+
+use proxy::Proxy;
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -15,9 +19,7 @@ use drover_ir::Value;
 use lapin::options::{BasicGetOptions, QueueDeclareOptions, QueueDeleteOptions};
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::{Channel, Connection, ConnectionProperties};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{watch, Notify};
+use tokio::sync::Notify;
 
 fn s(v: &str) -> Value {
     Value::Str(v.into())
@@ -215,82 +217,6 @@ async fn an_unreachable_broker_fails_retryably_and_redacts_the_password() {
     assert_eq!(h.status, drover_integrations::HealthStatus::Down);
     assert!(!h.detail.contains("hunter2"), "{}", h.detail);
     assert!(h.detail.contains("[redacted]"), "{}", h.detail);
-}
-
-/// A TCP proxy to the broker that can hold the broker's replies and cut
-/// every connection, as a network failure would.
-struct Proxy {
-    port: u16,
-    hold: Arc<AtomicBool>,
-    cut: watch::Sender<u64>,
-}
-
-impl Proxy {
-    async fn start(upstream: String) -> Proxy {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let hold = Arc::new(AtomicBool::new(false));
-        let (cut, cut_rx) = watch::channel(0u64);
-        let h = hold.clone();
-        tokio::spawn(async move {
-            loop {
-                let Ok((client, _)) = listener.accept().await else {
-                    return;
-                };
-                let Ok(server) = TcpStream::connect(&upstream).await else {
-                    continue;
-                };
-                let mut cut_rx = cut_rx.clone();
-                let generation = *cut_rx.borrow_and_update();
-                let current = cut_rx.clone();
-                let h = h.clone();
-                tokio::spawn(async move {
-                    let (mut cr, mut cw) = client.into_split();
-                    let (mut sr, mut sw) = server.into_split();
-                    let up = async {
-                        let mut buf = vec![0u8; 16 * 1024];
-                        loop {
-                            let n = cr.read(&mut buf).await?;
-                            if n == 0 {
-                                return Ok::<_, std::io::Error>(());
-                            }
-                            sw.write_all(&buf[..n]).await?;
-                        }
-                    };
-                    let down = async {
-                        let mut buf = vec![0u8; 16 * 1024];
-                        loop {
-                            let n = sr.read(&mut buf).await?;
-                            if n == 0 {
-                                return Ok::<_, std::io::Error>(());
-                            }
-                            // Held: the broker's replies (the confirm) never
-                            // arrive; after a cut nothing more is forwarded.
-                            while h.load(Ordering::SeqCst) {
-                                tokio::time::sleep(Duration::from_millis(5)).await;
-                            }
-                            if *current.borrow() != generation {
-                                return Ok(());
-                            }
-                            cw.write_all(&buf[..n]).await?;
-                        }
-                    };
-                    tokio::select! {
-                        _ = cut_rx.changed() => {}
-                        _ = up => {}
-                        _ = down => {}
-                    }
-                    // Dropping both halves of both sockets closes them.
-                });
-            }
-        });
-        Proxy { port, hold, cut }
-    }
-
-    fn cut_all(&self) {
-        self.cut.send_modify(|g| *g += 1);
-        self.hold.store(false, Ordering::SeqCst);
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
