@@ -2,8 +2,9 @@
 //! message starts one run, a redelivered message id maps to the run it
 //! already started, and each message is acked once its start is durable.
 
+mod common;
+
 use std::io::{BufRead, BufReader};
-use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -36,24 +37,10 @@ fn drover(args: &[&str]) -> (i32, String) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_queued_message_starts_one_run() {
-    let up = TcpStream::connect_timeout(
-        &"127.0.0.1:5672".parse().unwrap(),
-        Duration::from_millis(500),
-    )
-    .is_ok();
-    if !up {
-        let why = "no RabbitMQ listens at 127.0.0.1:5672";
-        if std::env::var("DROVER_REQUIRE_SERVICES").is_ok_and(|v| v == "1") {
-            panic!("{why} (DROVER_REQUIRE_SERVICES=1)");
-        }
-        eprintln!("skipped: {why}");
+    if !common::service_up("127.0.0.1:5672", "RabbitMQ") {
         return;
     }
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    let queue = format!("drover-test-trigger-{nanos}");
+    let queue = common::unique("drover-test-trigger");
     let amqp = Connection::connect(RABBITMQ_URL, ConnectionProperties::default())
         .await
         .unwrap();

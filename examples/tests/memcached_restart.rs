@@ -3,15 +3,16 @@
 //! once it is back, the run completes, and the failed attempts show in the
 //! trace.
 
+mod common;
+
 use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use drover::effects::memcache;
-use drover::node::{IntegrationEffects, Node, NodeConfig, Outcome};
+use drover::node::Outcome;
 use drover::prelude::*;
-use drover_integrations::{Config, Integrations, MemcacheConfig};
+use drover_integrations::{Config, MemcacheConfig};
 use drover_ir::Value;
 
 /// Writes a value, waits, then reads it back and writes again, each cache
@@ -101,11 +102,7 @@ async fn a_run_completes_through_a_memcached_restart() {
         memcache: Some(mc),
         ..Config::default()
     };
-    let effects = IntegrationEffects::new(Integrations::from_config(&config).await.unwrap());
-    let dir = tempfile::tempdir().unwrap();
-    let (node, _) = Node::open_with(NodeConfig::new(dir.path()), Arc::new(effects))
-        .await
-        .unwrap();
+    let (node, _dir) = common::node_with(&config).await;
     let run = node
         .start(
             "cache_through_restart",

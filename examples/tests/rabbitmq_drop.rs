@@ -4,17 +4,17 @@
 //! id (the effect id), the run completes, and the failure shows in the
 //! trace. Delivery is at least once: both copies carry one message id.
 
+mod common;
 #[path = "../../stdlib-integrations/tests/common/proxy.rs"]
 mod proxy;
 
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use drover::effects::rabbitmq;
-use drover::node::{IntegrationEffects, Node, NodeConfig, Outcome};
+use drover::node::Outcome;
 use drover::prelude::*;
-use drover_integrations::{Config, Integrations, RabbitmqConfig};
+use drover_integrations::{Config, RabbitmqConfig};
 use drover_ir::Value;
 use lapin::options::{BasicGetOptions, QueueDeclareOptions, QueueDeleteOptions};
 use lapin::types::{AMQPValue, FieldTable};
@@ -34,22 +34,10 @@ pub async fn publish_once(queue: String) -> Result<(), Error> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_publish_cut_mid_flight_is_retried_and_the_run_completes() {
-    let up =
-        std::net::TcpStream::connect_timeout(&BROKER.parse().unwrap(), Duration::from_millis(500))
-            .is_ok();
-    if !up {
-        let why = format!("no RabbitMQ listens at {BROKER}");
-        if std::env::var("DROVER_REQUIRE_SERVICES").is_ok_and(|v| v == "1") {
-            panic!("{why} (DROVER_REQUIRE_SERVICES=1)");
-        }
-        eprintln!("skipped: {why}");
+    if !common::service_up(BROKER, "RabbitMQ") {
         return;
     }
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    let queue = format!("drover-test-drop-{nanos}");
+    let queue = common::unique("drover-test-drop");
     let amqp = Connection::connect(
         &format!("amqp://guest:guest@{BROKER}/%2f"),
         ConnectionProperties::default(),
@@ -90,11 +78,7 @@ async fn a_publish_cut_mid_flight_is_retried_and_the_run_completes() {
         rabbitmq: Some(rc),
         ..Config::default()
     };
-    let effects = IntegrationEffects::new(Integrations::from_config(&config).await.unwrap());
-    let dir = tempfile::tempdir().unwrap();
-    let (node, _) = Node::open_with(NodeConfig::new(dir.path()), Arc::new(effects))
-        .await
-        .unwrap();
+    let (node, _dir) = common::node_with(&config).await;
 
     // A first run opens the node's connection through the proxy.
     let warm = node
