@@ -2,6 +2,8 @@
 //! does: its stdout and stderr are the process's own, which in-process tests
 //! of `drover::cli::run_with` cannot show.
 
+mod common;
+
 use std::io::Read;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -108,12 +110,7 @@ fn scan_email_runs_on_embedded_fallbacks_and_prints_result_and_trace() {
 #[test]
 fn scan_email_caches_verdicts_in_a_real_memcached() {
     let addr = std::env::var("DROVER_MEMCACHED").unwrap_or_else(|_| "127.0.0.1:11211".into());
-    if std::net::TcpStream::connect(&addr).is_err() {
-        let why = format!("no memcached listens at {addr} (set DROVER_MEMCACHED)");
-        if std::env::var("DROVER_REQUIRE_SERVICES").is_ok_and(|v| v == "1") {
-            panic!("{why}");
-        }
-        eprintln!("skipped: {why}");
+    if !common::service_up(&addr, "memcached") {
         return;
     }
     // A hash no other run has used, so the first run misses.

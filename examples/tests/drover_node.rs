@@ -3,35 +3,13 @@
 //! deploy, start, result, ls, trace, SIGTERM, then an offline replay from
 //! the data directory it left.
 
+mod common;
+
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-/// The `dslc` binary of this workspace, built on first use (another
-/// package's binary has no `CARGO_BIN_EXE_` variable here).
-fn dslc_path() -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root().join("target"));
-    let bin = target
-        .join("debug")
-        .join(format!("dslc{}", std::env::consts::EXE_SUFFIX));
-    if !bin.exists() {
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let status = Command::new(cargo)
-            .current_dir(root())
-            .args(["build", "-q", "--bin", "dslc"])
-            .status()
-            .expect("cargo runs");
-        assert!(status.success(), "`cargo build --bin dslc` failed");
-    }
-    bin
-}
+use common::{dslc_path, NodeProcess};
 
 /// `drover ARGS`; fails the test after `limit` (a hang is a bug).
 fn drover(args: &[&str]) -> (i32, String, String) {
@@ -45,16 +23,6 @@ fn drover(args: &[&str]) -> (i32, String, String) {
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
-}
-
-/// The node child, killed if the test fails before stopping it.
-struct NodeProcess(Child);
-
-impl Drop for NodeProcess {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 /// One HTTP/1.1 POST over a plain socket: (status, body).

@@ -3,37 +3,14 @@
 //! `examples/effects/<workflow>.json`, checking the result printed; and a
 //! snapshot of each workflow's printed IR.
 
-use std::path::{Path, PathBuf};
+mod common;
+
 use std::process::{Command, Output};
 
 use drover::registry;
 use drover_examples::{email_scan, fan_out, order_saga};
 
-/// The repository root, where `dslc` is run from, as the README shows.
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-/// The `dslc` binary of this workspace. Another package's binary has no
-/// `CARGO_BIN_EXE_` variable here, so it is built on first use.
-fn dslc_path() -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root().join("target"));
-    let bin = target
-        .join("debug")
-        .join(format!("dslc{}", std::env::consts::EXE_SUFFIX));
-    if !bin.exists() {
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let status = Command::new(cargo)
-            .current_dir(root())
-            .args(["build", "-q", "--bin", "dslc"])
-            .status()
-            .expect("cargo runs");
-        assert!(status.success(), "`cargo build --bin dslc` failed");
-    }
-    bin
-}
+use common::{dslc_path, root};
 
 fn dslc(args: &[&std::ffi::OsStr]) -> Output {
     Command::new(dslc_path())

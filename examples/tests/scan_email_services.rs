@@ -5,6 +5,8 @@
 //! completes, each alert arrives exactly once (PagerDuty sees one dedup key
 //! on every attempt), and the failed attempts show in the trace.
 
+mod common;
+
 use std::net::TcpStream;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -27,23 +29,6 @@ const SLACK_TOKEN: &str = "xoxb-test-0000-drover";
 const ROUTING_KEY: &str = "0123456789abcdef0123456789abcdef";
 const RABBITMQ_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
 const MEMCACHED: &str = "127.0.0.1:11211";
-
-/// `Some(why)` when a server the test needs is missing; fails instead when
-/// `DROVER_REQUIRE_SERVICES=1`.
-fn missing(addr: &str, what: &str) -> Option<String> {
-    let up = addr
-        .parse()
-        .ok()
-        .is_some_and(|a| TcpStream::connect_timeout(&a, Duration::from_millis(500)).is_ok());
-    if up {
-        return None;
-    }
-    let why = format!("no {what} listens at {addr}");
-    if std::env::var("DROVER_REQUIRE_SERVICES").is_ok_and(|v| v == "1") {
-        panic!("{why} (DROVER_REQUIRE_SERVICES=1)");
-    }
-    Some(why)
-}
 
 #[derive(Default)]
 struct Seen {
@@ -132,8 +117,7 @@ async fn serve(router: Router) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scan_email_runs_against_real_servers_through_faults() {
     for (addr, what) in [(MEMCACHED, "memcached"), ("127.0.0.1:5672", "RabbitMQ")] {
-        if let Some(why) = missing(addr, what) {
-            eprintln!("skipped: {why}");
+        if !common::service_up(addr, what) {
             return;
         }
     }
