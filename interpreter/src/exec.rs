@@ -31,6 +31,45 @@ pub fn step(
     tick: u64,
     event: Event,
 ) -> Result<Vec<Command>, InterpError> {
+    step_inner(program, state, tick, event, None)
+}
+
+/// One instruction a traced step ran, in the order it ran.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Executed {
+    /// The fiber that ran it.
+    pub fiber: u64,
+    /// Where it is.
+    pub at: InstAddr,
+    /// The register it wrote, with the value, when it wrote one then. An
+    /// instruction that waits (an effect, a timer, a join) writes its
+    /// register when the run resumes, in a later step.
+    pub wrote: Option<(Reg, Value)>,
+}
+
+/// [`step`], also returning every instruction the step ran and what each
+/// wrote: the trace `drover replay --step` walks one instruction at a
+/// time. The commands and the state afterwards are exactly those of
+/// [`step`]; the untraced path pays nothing for this (the hot loop is
+/// compiled twice).
+pub fn step_traced(
+    program: &Program,
+    state: &mut RunState,
+    tick: u64,
+    event: Event,
+) -> Result<(Vec<Command>, Vec<Executed>), InterpError> {
+    let mut trace = Vec::new();
+    let cmds = step_inner(program, state, tick, event, Some(&mut trace))?;
+    Ok((cmds, trace))
+}
+
+fn step_inner(
+    program: &Program,
+    state: &mut RunState,
+    tick: u64,
+    event: Event,
+    trace: Option<&mut Vec<Executed>>,
+) -> Result<Vec<Command>, InterpError> {
     state.check_against(program)?;
     match (&state.status, &event) {
         (Status::NotStarted, Event::Start { .. }) => {}
@@ -54,6 +93,7 @@ pub fn step(
         state,
         cmds: Vec::new(),
         fuel,
+        trace,
     };
     if apply {
         m.apply(event);
@@ -199,6 +239,8 @@ struct Machine<'a> {
     state: &'a mut RunState,
     cmds: Vec<Command>,
     fuel: u64,
+    /// Where a traced step records the instructions it runs.
+    trace: Option<&'a mut Vec<Executed>>,
 }
 
 impl Machine<'_> {
@@ -443,7 +485,12 @@ impl Machine<'_> {
             let Some(mut fiber) = self.state.fibers.remove(&id) else {
                 continue;
             };
-            match self.run_fiber(id, &mut fiber) {
+            let exit = if self.trace.is_some() {
+                self.run_fiber::<true>(id, &mut fiber)
+            } else {
+                self.run_fiber::<false>(id, &mut fiber)
+            };
+            match exit {
                 Exit::Suspend => {
                     self.state.fibers.insert(id, fiber);
                 }
@@ -839,7 +886,10 @@ impl Machine<'_> {
     /// Only the instructions of tight loops are handled here; the rest go
     /// through [`Machine::exec_other`], which keeps this function small
     /// enough for its loop state to stay in registers.
-    fn run_fiber(&mut self, me: u64, fiber: &mut Fiber) -> Exit {
+    ///
+    /// With `TRACE`, every instruction is recorded as it runs and the
+    /// compare-and-branch shortcut is off, so each shows on its own.
+    fn run_fiber<const TRACE: bool>(&mut self, me: u64, fiber: &mut Fiber) -> Exit {
         let module = self.module;
         let wid = self.state.workflow_id;
         let config = self.state.config.clone();
@@ -911,7 +961,7 @@ impl Machine<'_> {
                     else_block,
                 }) = insts.get(pc)
                 {
-                    if cond == $dst && fuel > 0 {
+                    if !TRACE && cond == $dst && fuel > 0 {
                         fuel -= 1;
                         if v {
                             goto!(then_block)
@@ -923,7 +973,28 @@ impl Machine<'_> {
             }};
         }
 
+        macro_rules! record {
+            ($here:expr, $inst:expr, $wrote:expr) => {
+                if TRACE {
+                    let at = InstAddr::new(wid, Block($here.0 as u32), $here.1 as u32);
+                    let wrote = if $wrote {
+                        $inst.dst().map(|r| (r, regs[r.index()].clone()))
+                    } else {
+                        None
+                    };
+                    if let Some(t) = self.trace.as_deref_mut() {
+                        t.push(Executed {
+                            fiber: me,
+                            at,
+                            wrote,
+                        });
+                    }
+                }
+            };
+        }
+
         let fault: Box<Fault> = loop {
+            let here = (bi, pc);
             let Some(inst) = insts.get(pc) else {
                 break fault(
                     ErrorKind::TypeError,
@@ -978,6 +1049,7 @@ impl Machine<'_> {
                         Next::Go => {}
                         Next::Goto(b) => goto!(b),
                         Next::Wait(wait) => {
+                            record!(here, other, false);
                             fiber.wait = wait;
                             fiber.block = Block(bi as u32);
                             fiber.pc = pc as u32;
@@ -985,15 +1057,22 @@ impl Machine<'_> {
                             return Exit::Suspend;
                         }
                         Next::Return(v) => {
+                            record!(here, other, false);
                             self.fuel = fuel;
                             return Exit::Return(v);
                         }
                     }
                 }
             }
+            record!(here, inst, true);
         };
         self.fuel = fuel;
         let at = InstAddr::new(wid, Block(bi as u32), pc.saturating_sub(1) as u32);
+        if TRACE {
+            if let Some(inst) = insts.get(at.index as usize) {
+                record!((bi, at.index as usize), inst, false);
+            }
+        }
         Exit::Fail(into_error(fault, Some(at)))
     }
 

@@ -23,7 +23,7 @@ mod state;
 
 pub use error::{EffectError, ErrorKind, InterpError, LoadError, WorkflowError};
 pub use event::{Command, EffectId, Event, TimerId};
-pub use exec::step;
+pub use exec::{step, step_traced, Executed};
 pub use program::{Program, PureFn, PureFns, MAX_CONST_DEPTH, MAX_REGS};
 pub use replay::{replay, JournalEntry, ReplayError, Replayer};
 

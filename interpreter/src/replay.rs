@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::InterpError;
 use crate::event::{Command, Event};
-use crate::exec::step;
+use crate::exec::{step, step_traced, Executed};
 use crate::program::Program;
 use crate::state::{Config, RunState};
 
@@ -102,17 +102,44 @@ impl<'a> Replayer<'a> {
     /// Replays the next entry and returns it, or `None` at the end of the
     /// journal. After an error the replayer stays on the failing entry.
     pub fn next_entry(&mut self) -> Option<Result<&'a JournalEntry, ReplayError>> {
+        self.advance(false)
+            .map(|r| r.map(|(entry, _)| entry).map_err(|(e, _)| e))
+    }
+
+    /// [`Replayer::next_entry`], also returning every instruction the entry
+    /// ran, in order: on success and, up to the point of divergence, on
+    /// failure.
+    #[allow(clippy::type_complexity)]
+    pub fn next_entry_traced(
+        &mut self,
+    ) -> Option<Result<(&'a JournalEntry, Vec<Executed>), (ReplayError, Vec<Executed>)>> {
+        self.advance(true)
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn advance(
+        &mut self,
+        traced: bool,
+    ) -> Option<Result<(&'a JournalEntry, Vec<Executed>), (ReplayError, Vec<Executed>)>> {
         let entry = self.journal.get(self.next)?;
         let index = self.next;
         // Step a copy, so that a failed entry leaves the state where it was.
         let mut state = self.state.clone();
-        let actual = match step(self.program, &mut state, entry.tick, entry.event.clone()) {
-            Ok(cmds) => cmds,
+        let stepped = if traced {
+            step_traced(self.program, &mut state, entry.tick, entry.event.clone())
+        } else {
+            step(self.program, &mut state, entry.tick, entry.event.clone()).map(|c| (c, Vec::new()))
+        };
+        let (actual, trace) = match stepped {
+            Ok(stepped) => stepped,
             Err(error) => {
-                return Some(Err(ReplayError::Refused {
-                    entry: index,
-                    error,
-                }))
+                return Some(Err((
+                    ReplayError::Refused {
+                        entry: index,
+                        error,
+                    },
+                    Vec::new(),
+                )))
             }
         };
         if actual != entry.commands {
@@ -121,16 +148,19 @@ impl<'a> Replayer<'a> {
                 .get(i)
                 .and_then(Command::at)
                 .or_else(|| entry.commands.get(i).and_then(Command::at));
-            return Some(Err(ReplayError::Divergence {
-                entry: index,
-                at,
-                expected: entry.commands.clone(),
-                actual,
-            }));
+            return Some(Err((
+                ReplayError::Divergence {
+                    entry: index,
+                    at,
+                    expected: entry.commands.clone(),
+                    actual,
+                },
+                trace,
+            )));
         }
         self.state = state;
         self.next += 1;
-        Some(Ok(entry))
+        Some(Ok((entry, trace)))
     }
 }
 

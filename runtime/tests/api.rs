@@ -777,10 +777,49 @@ async fn replay_re_executes_a_recorded_run_and_stops_at_a_divergence() {
         out.contains("replayed 4 entries: every step matches"),
         "{out}"
     );
-    // `--step` without a terminal prints every step the same way.
-    let (code, stepped, _) = drover(&["replay", &run, "--node", &node, "--step"]).await;
-    assert_eq!(code, 0);
-    assert_eq!(stepped, out);
+    // `--step` without a terminal prints every instruction each entry ran,
+    // with the register it wrote and its source line, then the commands.
+    let (code, stepped, err) = drover(&["replay", &run, "--node", &node, "--step"]).await;
+    assert_eq!(code, 0, "{stepped}{err}");
+    let lines: Vec<&str> = stepped.lines().collect();
+    let performs: Vec<&&str> = lines
+        .iter()
+        .filter(|l| l.contains(" f0 ") && l.contains("perform"))
+        .collect();
+    assert_eq!(performs.len(), 3, "one perform per add_one: {stepped}");
+    assert!(
+        performs
+            .iter()
+            .all(|l| l.contains("(runtime/tests/api.rs:2")),
+        "each instruction shows its source line: {stepped}"
+    );
+    // The perform waits; its register is written when entry 1 resumes it,
+    // and the instruction after it reads the recorded 2.
+    let entry1 = stepped.find("#1 ").expect("entry 1");
+    let entry2 = stepped.find("#2 ").expect("entry 2");
+    let in_entry1 = &stepped[entry1..entry2];
+    assert!(
+        in_entry1.contains("result of effect#0 (attempt 1) → 2"),
+        "{in_entry1}"
+    );
+    assert!(
+        in_entry1
+            .lines()
+            .any(|l| l.contains(" = #Ok(2)") || l.contains(" = 2")),
+        "a register takes the recorded result: {in_entry1}"
+    );
+    assert!(
+        in_entry1.contains("⇒ perform add_one(2) as effect#1 attempt 1"),
+        "{in_entry1}"
+    );
+    let ran = lines.iter().filter(|l| l.contains(" f0 ")).count();
+    assert!(
+        stepped.contains(&format!(
+            "replayed 4 entries ({ran} instructions): every step matches"
+        )),
+        "{stepped}"
+    );
+    assert!(stepped.contains("completed: #Ok(4)"), "{stepped}");
 
     // A tampered journal: the first effect's recorded result changed, so the
     // next perform's argument no longer matches.
@@ -815,6 +854,25 @@ async fn replay_re_executes_a_recorded_run_and_stops_at_a_divergence() {
     );
     assert!(out.contains("replayed: "), "{out}");
     assert!(out.contains("add_one(100)") || out.contains("100"), "{out}");
+    // Stepping shows the instructions that led there, ending at the perform.
+    let (code, out, err) = drover(&[
+        "replay",
+        &run,
+        "--node",
+        &node,
+        "--journal",
+        tampered.to_str().unwrap(),
+        "--step",
+    ])
+    .await;
+    assert_eq!(code, 6, "{out}{err}");
+    let before = out.split("DIVERGED").next().unwrap();
+    let last = before.lines().rfind(|l| l.contains(" f0 ")).unwrap();
+    assert!(last.contains("perform"), "{out}");
+    assert!(
+        before.contains("= #Ok(100)") || before.contains("= 100"),
+        "{out}"
+    );
 
     // A different program: `x * 3` became `x * 4`.
     let def = drover::registry::workflow("api_scaled").unwrap();

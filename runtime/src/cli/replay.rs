@@ -9,7 +9,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 use drover_interpreter::{
-    Command, Config, Event, JournalEntry, Program, ReplayError, Replayer, Status,
+    Command, Config, Event, Executed, JournalEntry, Program, ReplayError, Replayer, Status,
 };
 use drover_ir::{InstAddr, Module};
 use drover_store::{EmbeddedStore, Options, RunId, Store};
@@ -24,8 +24,10 @@ use crate::node::codec;
 pub struct ReplayArgs {
     /// The run (`r-<n>`).
     run: String,
-    /// Walk it one step at a time: Enter = next, `c` = continue, `q` = quit.
-    /// Without a terminal on stdin every step is printed.
+    /// Walk it one instruction at a time, showing each instruction, its
+    /// source location and the register it wrote: Enter = next
+    /// instruction, `n` = next journal entry, `c` = continue, `q` = quit.
+    /// Without a terminal on stdin every instruction is printed.
     #[arg(long)]
     step: bool,
     /// Read the run from this data directory (the node must not be running
@@ -319,36 +321,72 @@ fn replay(
     );
     emit(out, &mut text);
     let first_tick = dump.entries.first().map_or(0, |e| e.tick);
-    let stdin = std::io::stdin();
-    let mut walking = step && interactive;
+    let mut walk = if step && interactive {
+        Walk::Instructions
+    } else {
+        Walk::Through
+    };
+    let mut ran = 0usize;
     loop {
         let index = r.position();
-        let Some(result) = r.next_entry() else { break };
-        match result {
-            Ok(entry) => {
-                print_entry(&mut text, module, index, entry, first_tick, dump.tick_ms);
-                emit(out, &mut text);
-                if walking {
-                    let _ = write!(out, "  [Enter] next · c continue · q quit > ");
-                    let _ = out.flush();
-                    let mut answer = String::new();
-                    if stdin.lock().read_line(&mut answer).unwrap_or(0) == 0 {
-                        walking = false;
-                    }
-                    match answer.trim() {
-                        "q" => {
-                            let _ = writeln!(out, "stopped at entry {}", index + 1);
-                            return Ok(0);
-                        }
-                        "c" => walking = false,
-                        _ => {}
-                    }
+        if !step {
+            let Some(result) = r.next_entry() else { break };
+            match result {
+                Ok(entry) => {
+                    print_entry(&mut text, module, index, entry, first_tick, dump.tick_ms);
+                    emit(out, &mut text);
+                }
+                Err(e) => {
+                    print_divergence(&mut text, module, dump, &e);
+                    emit(out, &mut text);
+                    return Ok(EXIT_DIVERGED);
                 }
             }
-            Err(e) => {
-                print_divergence(&mut text, module, dump, &e);
-                emit(out, &mut text);
-                return Ok(EXIT_DIVERGED);
+            continue;
+        }
+        let Some(result) = r.next_entry_traced() else {
+            break;
+        };
+        let (entry, trace, diverged) = match result {
+            Ok((entry, trace)) => (entry, trace, None),
+            Err((e, trace)) => (&dump.entries[index], trace, Some(e)),
+        };
+        print_event(&mut text, index, entry, first_tick, dump.tick_ms);
+        emit(out, &mut text);
+        for e in &trace {
+            ran += 1;
+            print_executed(&mut text, module, ran, e);
+            emit(out, &mut text);
+            if walk == Walk::Instructions {
+                match ask(
+                    out,
+                    "[Enter] next instruction · n next entry · c continue · q quit",
+                ) {
+                    Answer::Quit => return Ok(stopped(out, index, ran)),
+                    Answer::Continue => walk = Walk::Through,
+                    Answer::NextEntry => walk = Walk::Entries,
+                    Answer::Next | Answer::Step => {}
+                }
+            }
+        }
+        if let Some(e) = diverged {
+            print_divergence(&mut text, module, dump, &e);
+            emit(out, &mut text);
+            return Ok(EXIT_DIVERGED);
+        }
+        for c in &entry.commands {
+            let _ = writeln!(text, "        ⇒ {}", describe_command(module, c));
+        }
+        emit(out, &mut text);
+        if walk == Walk::Entries {
+            match ask(
+                out,
+                "[Enter] next entry · s step instructions · c continue · q quit",
+            ) {
+                Answer::Quit => return Ok(stopped(out, index, ran)),
+                Answer::Continue => walk = Walk::Through,
+                Answer::Step => walk = Walk::Instructions,
+                Answer::Next | Answer::NextEntry => {}
             }
         }
     }
@@ -364,13 +402,97 @@ fn replay(
             let _ = writeln!(text, "the journal ends here; the run was still going");
         }
     }
-    let _ = writeln!(
-        text,
-        "replayed {} entries: every step matches the journal",
-        dump.entries.len()
-    );
+    if step {
+        let _ = writeln!(
+            text,
+            "replayed {} entries ({ran} instructions): every step matches the journal",
+            dump.entries.len()
+        );
+    } else {
+        let _ = writeln!(
+            text,
+            "replayed {} entries: every step matches the journal",
+            dump.entries.len()
+        );
+    }
     emit(out, &mut text);
     Ok(0)
+}
+
+/// How `--step` walks: pausing at each instruction, at each journal
+/// entry, or not at all.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Walk {
+    Instructions,
+    Entries,
+    Through,
+}
+
+enum Answer {
+    Next,
+    NextEntry,
+    Step,
+    Continue,
+    Quit,
+}
+
+/// Prompts on the terminal; end of input continues to the end.
+fn ask(out: &mut dyn Write, prompt: &str) -> Answer {
+    let _ = write!(out, "  {prompt} > ");
+    let _ = out.flush();
+    let mut answer = String::new();
+    if std::io::stdin().lock().read_line(&mut answer).unwrap_or(0) == 0 {
+        let _ = writeln!(out);
+        return Answer::Continue;
+    }
+    match answer.trim() {
+        "q" => Answer::Quit,
+        "c" => Answer::Continue,
+        "n" => Answer::NextEntry,
+        "s" => Answer::Step,
+        _ => Answer::Next,
+    }
+}
+
+fn stopped(out: &mut dyn Write, entry: usize, ran: usize) -> u8 {
+    let _ = writeln!(
+        out,
+        "stopped in journal entry #{entry}, after {ran} instructions"
+    );
+    0
+}
+
+/// `     12  f0  w0:bb2:1   r7 = add r5, r6   → r7 = 4   (src/scan.rs:12:5)`
+fn print_executed(text: &mut String, module: &Module, n: usize, e: &Executed) {
+    let inst = module
+        .workflows
+        .get(e.at.workflow.index())
+        .and_then(|w| {
+            let i = w
+                .blocks
+                .get(e.at.block.index())?
+                .insts
+                .get(e.at.index as usize)?;
+            Some(drover_ir::text::print_inst(module, w, i))
+        })
+        .unwrap_or_else(|| "?".to_owned());
+    let _ = write!(
+        text,
+        "  {n:>5}  f{:<2} {:<12} {inst:<40}",
+        e.fiber,
+        e.at.to_string()
+    );
+    if let Some((reg, v)) = &e.wrote {
+        let mut v = v.to_string();
+        if v.chars().count() > 60 {
+            v = v.chars().take(60).collect::<String>() + "…";
+        }
+        let _ = write!(text, "  → {reg} = {v}");
+    }
+    if let Some(loc) = module.source_map.describe(e.at) {
+        let _ = write!(text, "   ({loc})");
+    }
+    let _ = writeln!(text);
 }
 
 fn emit(out: &mut dyn Write, text: &mut String) {
@@ -379,9 +501,8 @@ fn emit(out: &mut dyn Write, text: &mut String) {
     text.clear();
 }
 
-fn print_entry(
+fn print_event(
     text: &mut String,
-    module: &Module,
     index: usize,
     entry: &JournalEntry,
     first_tick: u64,
@@ -393,6 +514,17 @@ fn print_entry(
         entry.tick.saturating_sub(first_tick) * tick_ms,
         describe_event(&entry.event)
     );
+}
+
+fn print_entry(
+    text: &mut String,
+    module: &Module,
+    index: usize,
+    entry: &JournalEntry,
+    first_tick: u64,
+    tick_ms: u64,
+) {
+    print_event(text, index, entry, first_tick, tick_ms);
     for c in &entry.commands {
         let _ = writeln!(text, "        {}", describe_command(module, c));
     }
