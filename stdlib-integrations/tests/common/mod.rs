@@ -167,3 +167,105 @@ pub fn rabbitmq() -> Option<String> {
         ))
     }
 }
+
+/// Where `.ci/run` installs Etsy's statsd from the npm registry.
+pub const STATSD_DEFAULT: &str = "/opt/drover-statsd/node_modules/statsd/stats.js";
+
+/// A real statsd server (Etsy's, on Node.js) this test owns; killed on drop.
+/// Metrics go to `udp_port`; its management console on `mgmt_port`
+/// answers `counters`, `gauges`, `timers` and `stats`.
+pub struct OwnStatsd {
+    pub udp_port: u16,
+    pub mgmt_port: u16,
+    child: Child,
+    _dir: tempfile::TempDir,
+}
+
+impl OwnStatsd {
+    /// Starts statsd (`DROVER_STATSD`, or [`STATSD_DEFAULT`]) on free
+    /// ports, or says why it cannot.
+    pub fn start() -> Option<OwnStatsd> {
+        let js = std::env::var("DROVER_STATSD").unwrap_or_else(|_| STATSD_DEFAULT.into());
+        if !std::path::Path::new(&js).is_file() {
+            return missing(&format!(
+                "no statsd at {js} (`npm install --prefix /opt/drover-statsd statsd@0.9.0`, or set DROVER_STATSD)"
+            ));
+        }
+        let node = Command::new("node").arg("--version").output();
+        if !node.is_ok_and(|o| o.status.success()) {
+            return missing("statsd needs Node.js, and `node` is not on the PATH");
+        }
+        let udp_port = {
+            let s = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind a UDP port");
+            s.local_addr().expect("local addr").port()
+        };
+        let mgmt_port = free_port();
+        let dir = tempfile::tempdir().expect("temp dir");
+        let config = dir.path().join("config.js");
+        // A flush interval of an hour: the test reads the live aggregates
+        // from the management console, before any flush resets them.
+        std::fs::write(
+            &config,
+            format!(
+                "{{ port: {udp_port}, address: \"127.0.0.1\", mgmt_port: {mgmt_port}, \
+                 mgmt_address: \"127.0.0.1\", backends: [\"./backends/console\"], \
+                 flushInterval: 3600000 }}\n"
+            ),
+        )
+        .expect("write the statsd config");
+        let root = std::path::Path::new(&js)
+            .parent()
+            .expect("statsd's directory");
+        let child = Command::new("node")
+            .arg(&js)
+            .arg(&config)
+            .current_dir(root)
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn statsd");
+        let s = OwnStatsd {
+            udp_port,
+            mgmt_port,
+            child,
+            _dir: dir,
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while TcpStream::connect(("127.0.0.1", mgmt_port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "statsd did not open its management port {mgmt_port}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Some(s)
+    }
+
+    /// Sends one management command and returns its answer up to `END`.
+    pub fn ask(&self, command: &str) -> String {
+        use std::io::{Read, Write};
+        let mut c = TcpStream::connect(("127.0.0.1", self.mgmt_port)).expect("statsd mgmt");
+        c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        c.write_all(format!("{command}\n").as_bytes()).unwrap();
+        let mut got = Vec::new();
+        let mut buf = [0u8; 4096];
+        while !String::from_utf8_lossy(&got).contains("END\n") {
+            let n = c.read(&mut buf).expect("statsd answers");
+            assert!(
+                n > 0,
+                "statsd closed the console: {}",
+                String::from_utf8_lossy(&got)
+            );
+            got.extend_from_slice(&buf[..n]);
+        }
+        let text = String::from_utf8_lossy(&got).into_owned();
+        text.split("END\n").next().unwrap_or_default().to_owned()
+    }
+}
+
+impl Drop for OwnStatsd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
