@@ -175,3 +175,116 @@ async fn a_run_completes_through_a_memcached_restart() {
         .any(|i| i.ok && i.attempt >= 1 && i.tick > failed.tick));
     node.shutdown().await;
 }
+
+/// The memcache integration's pool on the node's supervision tree: while
+/// memcached is down the pool worker's health checks fail, the supervisor
+/// restarts the worker, and each restart rebuilds the pool; once memcached
+/// is back, effects go through the rebuilt pool.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_node_supervisor_rebuilds_the_memcache_pool_after_failed_checks() {
+    use std::sync::Arc;
+
+    use drover::node::{IntegrationEffects, NodeConfig, NodeServices};
+    use drover_integrations::Integrations;
+
+    let Some(mut memcached) = OwnMemcached::start() else {
+        return;
+    };
+    let mut mc = MemcacheConfig::new(vec![format!("127.0.0.1:{}", memcached.port)]);
+    mc.timeout = Duration::from_millis(300);
+    let config = Config {
+        memcache: Some(mc),
+        ..Config::default()
+    };
+    let effects = Arc::new(IntegrationEffects::new(
+        Integrations::from_config(&config).await.unwrap(),
+    ));
+    let pools = effects.pool_workers();
+    assert_eq!(
+        pools.len(),
+        1,
+        "one worker: memcache is the one real integration"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let mut services = NodeServices::new(NodeConfig::new(dir.path())).effects(effects.clone());
+    for p in pools {
+        services = services.pool(p.every(Duration::from_millis(200), 2));
+    }
+    let node = services.start().await.unwrap();
+    let pool_number = || {
+        let effects = effects.clone();
+        async move {
+            let h = effects
+                .integrations()
+                .get("memcache")
+                .unwrap()
+                .health_dyn()
+                .await;
+            let n = h
+                .detail
+                .split("pool #")
+                .nth(1)
+                .and_then(|t| t.split(|c: char| !c.is_ascii_digit()).next())
+                .and_then(|n| n.parse::<u64>().ok());
+            (n, h)
+        }
+    };
+    // Built once at start.
+    let (first, h) = pool_number().await;
+    let first = first.unwrap_or_else(|| panic!("{h:?}"));
+
+    memcached.kill();
+    let tree_restarts = || async {
+        let tree = node.tree().await.unwrap();
+        format!("{tree:?}")
+    };
+    // Two failed checks fail the worker; its restart rebuilds the pool.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let events: Vec<String> = node
+            .logs()
+            .into_iter()
+            .filter(|e| e.kind == drover::logs::EventKind::Node)
+            .map(|e| format!("{} {}", e.level.name(), e.msg.unwrap_or_default()))
+            .collect();
+        if events
+            .iter()
+            .any(|m| m.contains("restart") && m.contains("memcache"))
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no restart of the memcache pool worker: {events:#?}\n{}",
+            tree_restarts().await
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    memcached.restart();
+    // The pool in use now is a rebuilt one, and it serves effects.
+    let (now, h) = pool_number().await;
+    assert!(
+        now.is_some_and(|n| n > first),
+        "before: #{first}, now: {h:?}"
+    );
+    let run = node
+        .node()
+        .unwrap()
+        .start(
+            "cache_through_restart",
+            vec![Value::Str("rebuilt-pool".into())],
+            None,
+        )
+        .await
+        .unwrap();
+    let outcome = tokio::time::timeout(Duration::from_secs(30), node.node().unwrap().result(run))
+        .await
+        .expect("the run finishes")
+        .unwrap();
+    let Outcome::Completed(v) = outcome else {
+        panic!("{outcome:?}");
+    };
+    let result: Result<Option<String>, Error> = drover_ir::from_value(v).unwrap();
+    assert_eq!(result, Ok(Some("before".to_owned())));
+    node.shutdown().await;
+}

@@ -172,6 +172,17 @@ pub trait Integration: Send + Sync + 'static {
     /// Checks that the integration can serve effects now.
     fn health(&self) -> impl Future<Output = Health> + Send;
 
+    /// Rebuilds the connection pool: every pooled connection is dropped
+    /// (connections lent out are dropped when they come back), and the
+    /// next effect connects afresh. The node's pool worker calls it each
+    /// time its supervisor starts it, so a restart after failed health
+    /// checks rebuilds the pool. It does not connect, so it cannot fail
+    /// while a server is down. Integrations with nothing pooled keep the
+    /// default, which does nothing.
+    fn reset(&self) -> impl Future<Output = ()> + Send {
+        std::future::ready(())
+    }
+
     /// The limited resources effects of this namespace take.
     fn resources(&self) -> Vec<ResourceDecl>;
 
@@ -198,6 +209,8 @@ pub trait DynIntegration: Send + Sync + 'static {
     ) -> BoxFuture<'a, Result<Value, EffectFailure>>;
     /// [`Integration::health`], boxed.
     fn health_dyn(&self) -> BoxFuture<'_, Health>;
+    /// [`Integration::reset`], boxed.
+    fn reset_dyn(&self) -> BoxFuture<'_, ()>;
     /// [`Integration::resources`].
     fn resource_decls(&self) -> Vec<ResourceDecl>;
     /// [`Integration::summarize`].
@@ -222,6 +235,10 @@ impl<T: Integration> DynIntegration for T {
 
     fn health_dyn(&self) -> BoxFuture<'_, Health> {
         Box::pin(self.health())
+    }
+
+    fn reset_dyn(&self) -> BoxFuture<'_, ()> {
+        Box::pin(self.reset())
     }
 
     fn resource_decls(&self) -> Vec<ResourceDecl> {

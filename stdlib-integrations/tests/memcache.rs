@@ -310,3 +310,70 @@ async fn keys_spread_over_servers_and_multi_get_gathers_them() {
         );
     }
 }
+
+/// memcached's own count of connections it has accepted.
+fn total_connections(addr: &str) -> u64 {
+    use std::io::{BufRead, BufReader, Write};
+    let mut c = std::net::TcpStream::connect(addr).unwrap();
+    c.write_all(b"stats\r\n").unwrap();
+    let mut r = BufReader::new(c);
+    let mut line = String::new();
+    loop {
+        line.clear();
+        assert!(r.read_line(&mut line).unwrap() > 0, "stats ended early");
+        if let Some(n) = line.trim().strip_prefix("STAT total_connections ") {
+            return n.parse().unwrap();
+        }
+        assert_ne!(line.trim(), "END", "no total_connections in stats");
+    }
+}
+
+/// What the node's pool worker does on each (re)start: the pool is rebuilt,
+/// and the next effect connects afresh; the data is untouched.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reset_rebuilds_the_pool_and_the_next_effect_connects_afresh() {
+    let Some(server) = common::OwnMemcached::start(&[]) else {
+        return;
+    };
+    let cache = ServerCache::new(&MemcacheConfig::new(vec![server.addr()])).unwrap();
+    let m = MemcacheIntegration::new(cache, MAX_VALUE);
+    let t = Suite {
+        m: &m,
+        prefix: common::unique("reset"),
+    };
+    t.ok("set", vec![t.key("k"), i(1), i(0)]).await;
+    for _ in 0..5 {
+        assert_eq!(t.ok("get", vec![t.key("k")]).await, i(1));
+    }
+    assert_eq!(
+        m.cache().connections_opened(),
+        1,
+        "one pooled connection serves them all"
+    );
+    let before = total_connections(&server.addr());
+
+    m.reset().await;
+    assert_eq!(m.cache().rebuilds(), 1);
+    // Resetting connects nothing: it cannot fail while the server is down.
+    assert_eq!(m.cache().connections_opened(), 1);
+    assert_eq!(t.ok("get", vec![t.key("k")]).await, i(1));
+    assert_eq!(m.cache().connections_opened(), 2);
+    // The server saw one new connection for the pool (and one for `stats`).
+    assert_eq!(total_connections(&server.addr()) - before, 2);
+    let h = m.health().await;
+    assert!(h.detail.contains("pool #2"), "{h:?}");
+
+    // A reset while the server is down succeeds; effects fail until it is
+    // back, then the rebuilt pool serves them.
+    let mut server = server;
+    server.kill();
+    m.reset().await;
+    let e = t.err("get", vec![t.key("k")]).await;
+    assert!(e.retryable, "{e:?}");
+    server.restart();
+    assert_eq!(
+        t.ok("get", vec![t.key("k")]).await,
+        Value::Null,
+        "a fresh memcached"
+    );
+}

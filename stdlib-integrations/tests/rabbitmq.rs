@@ -635,3 +635,36 @@ async fn a_connection_lost_before_the_ack_redelivers_to_the_same_run() {
     assert_eq!(q.ready().await, 0, "every message acked in the end");
     q.cleanup().await;
 }
+
+/// What the node's pool worker does on each (re)start: the connection and
+/// its channels are dropped, and the next effect opens a new one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reset_drops_the_connection_and_the_next_effect_opens_a_new_one() {
+    let Some(url) = common::rabbitmq() else {
+        return;
+    };
+    let q = TestQueue::new(&url, "reset").await;
+    let r = integration(&url);
+    publish(&r, "", &q.name, s("one"), "run-rs/1", 1)
+        .await
+        .unwrap();
+    publish(&r, "", &q.name, s("two"), "run-rs/2", 1)
+        .await
+        .unwrap();
+    assert_eq!(r.broker().connections_opened(), 1);
+    r.reset().await;
+    assert_eq!(
+        r.broker().connections_opened(),
+        1,
+        "a reset connects nothing"
+    );
+    publish(&r, "", &q.name, s("three"), "run-rs/3", 1)
+        .await
+        .unwrap();
+    assert_eq!(r.broker().connections_opened(), 2);
+    let h = r.health().await;
+    assert!(h.detail.contains("connection #2"), "{h:?}");
+    let ids: Vec<String> = q.drain().await.into_iter().map(|m| m.0).collect();
+    assert_eq!(ids, ["run-rs/1", "run-rs/2", "run-rs/3"]);
+    q.cleanup().await;
+}

@@ -10,7 +10,7 @@ use clap::Args;
 
 use super::{EXIT_BAD_INPUT, EXIT_NODE};
 use crate::api::{ApiService, ApiServiceArgs};
-use crate::node::{IntegrationEffects, NodeConfig, NodeServices, PoolHealth, WorkflowStarter};
+use crate::node::{IntegrationEffects, NodeConfig, NodeServices, WorkflowStarter};
 use crate::supervisor::{ChildSpec, WorkerSpec};
 use drover_integrations::rabbitmq::trigger::{self, TriggerConfig};
 
@@ -132,12 +132,8 @@ impl NodeArgs {
                 "api",
                 WorkerSpec::<ApiService>::new("drover.api", api),
             ));
-            for ns in effects
-                .integrations()
-                .namespaces()
-                .filter(|ns| !embedded.contains(ns))
-            {
-                services = services.pool(integration_health(effects.clone(), ns));
+            for pool in effects.pool_workers() {
+                services = services.pool(pool);
             }
             let node = match services.start().await {
                 Ok(n) => n,
@@ -242,30 +238,6 @@ impl NodeArgs {
             code
         })
     }
-}
-
-/// A health worker for the integration serving `namespace`: a check that
-/// finds it down fails the worker after three tries, and the supervisor's
-/// restart reports it (the integration's own pool reconnects on next use).
-fn integration_health(effects: Arc<IntegrationEffects>, namespace: &'static str) -> PoolHealth {
-    let check_effects = effects.clone();
-    PoolHealth::new(
-        namespace,
-        || Box::pin(async { Ok(()) }),
-        move || {
-            let effects = check_effects.clone();
-            Box::pin(async move {
-                let Some(integration) = effects.integrations().get(namespace) else {
-                    return Ok(());
-                };
-                let health = integration.health_dyn().await;
-                match health.status {
-                    drover_integrations::HealthStatus::Down => Err(health.detail),
-                    _ => Ok(()),
-                }
-            })
-        },
-    )
 }
 
 /// SIGINT (Ctrl-C) or SIGTERM.

@@ -76,6 +76,52 @@ impl IntegrationEffects {
             .collect()
     }
 
+    /// A pool worker for each integration backed by a real service, for
+    /// the `pools` subtree of the node's supervision tree
+    /// ([`super::NodeServices::pool`]). Each start of a worker, the first
+    /// and every restart, rebuilds its integration's pool
+    /// ([`drover_integrations::Integration::reset`]); its check asks the
+    /// integration's health every 5 s, and three `Down` answers in a row
+    /// fail the worker, so the supervisor restarts it and the pool is
+    /// rebuilt.
+    pub fn pool_workers(self: &Arc<Self>) -> Vec<super::PoolHealth> {
+        let embedded = self.embedded_namespaces();
+        self.integrations
+            .namespaces()
+            .filter(|ns| !embedded.contains(ns))
+            .map(|ns| self.pool_worker(ns))
+            .collect()
+    }
+
+    fn pool_worker(self: &Arc<Self>, namespace: &'static str) -> super::PoolHealth {
+        let (rebuild, check) = (self.clone(), self.clone());
+        super::PoolHealth::new(
+            namespace,
+            move || {
+                let effects = rebuild.clone();
+                Box::pin(async move {
+                    if let Some(integration) = effects.integrations.get(namespace) {
+                        integration.reset_dyn().await;
+                    }
+                    Ok(())
+                })
+            },
+            move || {
+                let effects = check.clone();
+                Box::pin(async move {
+                    let Some(integration) = effects.integrations.get(namespace) else {
+                        return Ok(());
+                    };
+                    let health = integration.health_dyn().await;
+                    match health.status {
+                        drover_integrations::HealthStatus::Down => Err(health.detail),
+                        _ => Ok(()),
+                    }
+                })
+            },
+        )
+    }
+
     /// Whether `effect` is performed by the registry rather than the fallback.
     fn served(&self, effect: &str) -> bool {
         let ns = catalog::namespace(effect);

@@ -97,6 +97,11 @@ pub trait Cache: Send + Sync + 'static {
     /// Checks the servers.
     fn health(&self) -> impl Future<Output = Health> + Send;
 
+    /// Drops every pooled connection (see [`crate::Integration::reset`]).
+    fn reset(&self) -> impl Future<Output = ()> + Send {
+        std::future::ready(())
+    }
+
     /// The connections (or nothing) effects take.
     fn resources(&self) -> Vec<ResourceDecl>;
 }

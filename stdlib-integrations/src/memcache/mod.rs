@@ -356,6 +356,10 @@ impl<C: Cache> Integration for MemcacheIntegration<C> {
         self.cache.health().await
     }
 
+    async fn reset(&self) {
+        self.cache.reset().await
+    }
+
     fn resources(&self) -> Vec<ResourceDecl> {
         self.cache.resources()
     }

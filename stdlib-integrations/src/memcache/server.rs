@@ -43,6 +43,8 @@ pub struct Conn {
     client: Client,
     /// The server's failure count when this connection was last known good.
     checked_at_failure: u64,
+    /// The pool's generation when it connected; a reset starts a new one.
+    generation: u64,
 }
 
 /// Creates and checks connections to one server.
@@ -52,6 +54,11 @@ pub struct Manager {
     /// Counts connection failures to this server, so idle connections from
     /// before a failure get checked before reuse.
     failures: Arc<AtomicU64>,
+    /// Raised by [`ServerCache::reset`]: connections of an older generation
+    /// are not reused.
+    generation: Arc<AtomicU64>,
+    /// Connections opened so far.
+    opened: Arc<AtomicU64>,
 }
 
 impl managed::Manager for Manager {
@@ -60,6 +67,7 @@ impl managed::Manager for Manager {
 
     async fn create(&self) -> Result<Conn, MemcacheError> {
         let failures = self.failures.load(Ordering::Acquire);
+        let generation = self.generation.load(Ordering::Acquire);
         let mut client = Client::new(format!("tcp://{}", self.addr))
             .await
             .map_err(|e| map_error(&self.addr, e))?;
@@ -77,9 +85,11 @@ impl managed::Manager for Manager {
                 Err(e) => return Err(map_error(&self.addr, e)),
             }
         }
+        self.opened.fetch_add(1, Ordering::Relaxed);
         Ok(Conn {
             client,
             checked_at_failure: failures,
+            generation,
         })
     }
 
@@ -88,6 +98,9 @@ impl managed::Manager for Manager {
             return Err(RecycleError::message(
                 "closed after an incomplete operation",
             ));
+        }
+        if conn.generation != self.generation.load(Ordering::Acquire) {
+            return Err(RecycleError::message("the pool was rebuilt"));
         }
         let failures = self.failures.load(Ordering::Acquire);
         if conn.checked_at_failure != failures || metrics.last_used() >= IDLE_CHECK {
@@ -105,6 +118,8 @@ struct Server {
     addr: String,
     pool: Pool<Manager>,
     failures: Arc<AtomicU64>,
+    generation: Arc<AtomicU64>,
+    opened: Arc<AtomicU64>,
 }
 
 /// A memcached cluster: one pool per server.
@@ -122,10 +137,14 @@ impl ServerCache {
         let mut servers = Vec::with_capacity(config.servers.len());
         for addr in &config.servers {
             let failures = Arc::new(AtomicU64::new(0));
+            let generation = Arc::new(AtomicU64::new(0));
+            let opened = Arc::new(AtomicU64::new(0));
             let manager = Manager {
                 addr: addr.clone(),
                 credentials: credentials.clone(),
                 failures: failures.clone(),
+                generation: generation.clone(),
+                opened: opened.clone(),
             };
             let pool = Pool::builder(manager)
                 .max_size(config.pool as usize)
@@ -138,6 +157,8 @@ impl ServerCache {
                 addr: addr.clone(),
                 pool,
                 failures,
+                generation,
+                opened,
             });
         }
         Ok(ServerCache {
@@ -145,6 +166,21 @@ impl ServerCache {
             timeout: config.timeout,
             pool_size: config.pool,
         })
+    }
+
+    /// Connections opened so far, to every server.
+    pub fn connections_opened(&self) -> u64 {
+        self.servers
+            .iter()
+            .map(|s| s.opened.load(Ordering::Relaxed))
+            .sum()
+    }
+
+    /// How many times the pools were rebuilt.
+    pub fn rebuilds(&self) -> u64 {
+        self.servers
+            .first()
+            .map_or(0, |s| s.generation.load(Ordering::Relaxed))
     }
 
     fn server_index(&self, key: &str) -> usize {
@@ -398,12 +434,25 @@ impl Cache for ServerCache {
         Ok(found.is_some())
     }
 
+    async fn reset(&self) {
+        for server in &self.servers {
+            server.generation.fetch_add(1, Ordering::AcqRel);
+            // Idle connections go now; lent ones fail recycling on return.
+            server.pool.retain(|_, _| false);
+        }
+    }
+
     async fn health(&self) -> Health {
         let mut up = Vec::new();
         let mut down = Vec::new();
         for server in &self.servers {
             match self.with_conn(server, async |c| c.version().await).await {
-                Ok(v) => up.push(format!("{} {v}", server.addr)),
+                Ok(v) => up.push(format!(
+                    "{} {v} (pool #{}, {} connections opened)",
+                    server.addr,
+                    server.generation.load(Ordering::Relaxed) + 1,
+                    server.opened.load(Ordering::Relaxed)
+                )),
                 Err(e) => down.push(e.to_string()),
             }
         }

@@ -202,6 +202,11 @@ pub trait Broker: Send + Sync + 'static {
     /// Whether the broker can be reached.
     fn health(&self) -> impl Future<Output = Health> + Send;
 
+    /// Drops the connection and its channels (see [`crate::Integration::reset`]).
+    fn reset(&self) -> impl Future<Output = ()> + Send {
+        std::future::ready(())
+    }
+
     /// The limited resources of this broker.
     fn resources(&self) -> Vec<ResourceDecl>;
 
@@ -301,6 +306,10 @@ impl<B: Broker> Integration for RabbitmqIntegration<B> {
 
     async fn health(&self) -> Health {
         self.broker.health().await
+    }
+
+    async fn reset(&self) {
+        self.broker.reset().await
     }
 
     fn resources(&self) -> Vec<ResourceDecl> {

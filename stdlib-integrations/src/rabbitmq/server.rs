@@ -288,6 +288,20 @@ impl Broker for ServerBroker {
         }
     }
 
+    async fn reset(&self) {
+        let old = self.connection.lock().await.take();
+        let idle: Vec<(u64, Channel)> =
+            std::mem::take(&mut *self.idle.lock().unwrap_or_else(|p| p.into_inner()));
+        drop(idle);
+        if let Some((_, conn)) = old {
+            // Publishes in flight on it fail retryably and are retried on
+            // the next connection, under the same message id.
+            tokio::spawn(async move {
+                let _ = conn.close(200, "drover rebuilt the pool".into()).await;
+            });
+        }
+    }
+
     async fn health(&self) -> Health {
         match self.connection().await {
             Ok((g, _)) => Health::up(format!(
