@@ -12,7 +12,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use drover_integrations::rabbitmq::trigger::{self, Starter, TriggerConfig};
+use drover_integrations::rabbitmq::trigger::{self, StartError, Starter, TriggerConfig};
 use drover_integrations::rabbitmq::{RabbitmqIntegration, ServerBroker};
 use drover_integrations::{EffectCall, EffectFailure, Integration, RabbitmqConfig};
 use drover_ir::Value;
@@ -305,12 +305,14 @@ struct Recorder {
     runs: Mutex<BTreeMap<String, Value>>,
     calls: Mutex<BTreeMap<String, u32>>,
     fail_first: Vec<String>,
+    /// Keys whose body is never a valid input.
+    reject: Vec<String>,
     expected: usize,
     all_started: Notify,
 }
 
 impl Starter for Recorder {
-    async fn start(&self, message_id: &str, body: Value) -> Result<(), String> {
+    async fn start(&self, message_id: &str, body: Value) -> Result<(), StartError> {
         let n = {
             let mut calls = self.calls.lock().unwrap();
             let n = calls.entry(message_id.to_owned()).or_default();
@@ -319,6 +321,9 @@ impl Starter for Recorder {
         };
         if n == 1 && self.fail_first.iter().any(|k| k == message_id) {
             return Err("the store is busy".into());
+        }
+        if self.reject.iter().any(|k| k == message_id) {
+            return Err(StartError::reject("missing field `n`"));
         }
         let mut runs = self.runs.lock().unwrap();
         runs.entry(message_id.to_owned()).or_insert(body);
@@ -393,7 +398,7 @@ async fn a_start_that_never_succeeds_leaves_the_message_on_the_queue() {
 
     struct Refuser(Mutex<u32>);
     impl Starter for Refuser {
-        async fn start(&self, message_id: &str, _body: Value) -> Result<(), String> {
+        async fn start(&self, message_id: &str, _body: Value) -> Result<(), StartError> {
             assert_eq!(message_id, "job/1");
             *self.0.lock().unwrap() += 1;
             Err("no".into())
@@ -554,7 +559,7 @@ struct SlowStarter {
 }
 
 impl Starter for SlowStarter {
-    async fn start(&self, message_id: &str, body: Value) -> Result<(), String> {
+    async fn start(&self, message_id: &str, body: Value) -> Result<(), StartError> {
         let n = {
             let mut calls = self.calls.lock().unwrap();
             let n = calls.entry(message_id.to_owned()).or_default();
@@ -666,5 +671,81 @@ async fn a_reset_drops_the_connection_and_the_next_effect_opens_a_new_one() {
     assert!(h.detail.contains("connection #2"), "{h:?}");
     let ids: Vec<String> = q.drain().await.into_iter().map(|m| m.0).collect();
     assert_eq!(ids, ["run-rs/1", "run-rs/2", "run-rs/3"]);
+    q.cleanup().await;
+}
+
+/// A message that can never start a run is not requeued for ever: it moves
+/// to `<queue>.dead` with the reason, and the rest of the queue flows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rejected_message_moves_to_the_dead_letter_queue_with_its_reason() {
+    let Some(url) = common::rabbitmq() else {
+        return;
+    };
+    let q = TestQueue::new(&url, "trigger-dead").await;
+    let dead = format!("{}.dead", q.name);
+    let r = integration(&url);
+    for (id, body) in [
+        ("order/1", Value::record([("n", Value::Int(1))])),
+        ("poison/1", s("not an order")),
+        ("order/2", Value::record([("n", Value::Int(2))])),
+    ] {
+        publish(&r, "", &q.name, body, id, 1).await.unwrap();
+    }
+    let recorder = Recorder {
+        reject: vec!["poison/1".into()],
+        expected: 2,
+        ..Recorder::default()
+    };
+    let mut config = TriggerConfig::new(RabbitmqConfig::new(url.clone()), q.name.clone());
+    assert_eq!(config.dead_letter.as_deref(), Some(dead.as_str()));
+    config.retry_pause = Duration::from_millis(10);
+    let stop = async {
+        tokio::time::timeout(Duration::from_secs(20), recorder.all_started.notified())
+            .await
+            .expect("the good messages started runs");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let stats = trigger::run(&config, &recorder, stop).await;
+    assert_eq!(
+        (stats.started, stats.dead_lettered, stats.failed),
+        (2, 1, 0),
+        "{stats:?}"
+    );
+    let calls = recorder.calls.lock().unwrap().clone();
+    assert_eq!(
+        calls["poison/1"], 1,
+        "offered once, not requeued: {calls:?}"
+    );
+    assert!(!recorder.runs.lock().unwrap().contains_key("poison/1"));
+    assert_eq!(q.ready().await, 0, "nothing left on the queue");
+
+    let got = q
+        .channel
+        .basic_get(dead.as_str().into(), BasicGetOptions { no_ack: true })
+        .await
+        .unwrap()
+        .expect("the rejected message is in the dead-letter queue");
+    let d = got.delivery;
+    assert_eq!(d.data, b"not an order");
+    assert_eq!(
+        d.properties.message_id().as_ref().map(|m| m.as_str()),
+        Some("poison/1")
+    );
+    assert_eq!(*d.properties.delivery_mode(), Some(2), "persistent");
+    let headers = d.properties.headers().clone().expect("headers");
+    let header = |k: &str| match headers.inner().get(k) {
+        Some(AMQPValue::LongString(v)) => v.to_string(),
+        other => panic!("{k}: {other:?}"),
+    };
+    assert_eq!(header("x-drover-queue"), q.name);
+    let why = header("x-drover-error");
+    assert!(
+        why.contains("poison/1") && why.contains("missing field `n`"),
+        "{why}"
+    );
+    let _ = q
+        .channel
+        .queue_delete(dead.as_str().into(), QueueDeleteOptions::default())
+        .await;
     q.cleanup().await;
 }

@@ -2,7 +2,7 @@
 //! one workflow, and is acked only once that start is durable
 //! ([`drover_integrations::rabbitmq::trigger`] does the consuming).
 
-use drover_integrations::rabbitmq::trigger::Starter;
+use drover_integrations::rabbitmq::trigger::{StartError, Starter};
 use drover_ir::Value;
 
 use super::NodeRef;
@@ -41,17 +41,22 @@ impl WorkflowStarter {
 }
 
 impl Starter for WorkflowStarter {
-    async fn start(&self, message_id: &str, body: Value) -> Result<(), String> {
-        // A body that cannot be the workflow's input stays on the queue
-        // (requeued with backoff) rather than being acked and lost.
+    async fn start(&self, message_id: &str, body: Value) -> Result<(), StartError> {
+        // A body that cannot be the workflow's input can never start it:
+        // rejected, it goes to the dead-letter queue with the reason.
         let args = self
             .args(body)
-            .map_err(|e| format!("message {message_id}: {e}"))?;
-        let node = self.node.node().map_err(|e| e.to_string())?;
+            .map_err(|e| StartError::reject(format!("not {}'s input: {e}", self.workflow)))?;
+        let node = self
+            .node
+            .node()
+            .map_err(|e| StartError::retry(e.to_string()))?;
         let key = format!("rabbitmq:{}:{message_id}", self.queue);
-        node.start(&self.workflow, args, Some(key))
-            .await
-            .map(|_| ())
-            .map_err(|e| e.to_string())
+        match node.start(&self.workflow, args, Some(key)).await {
+            Ok(_) => Ok(()),
+            Err(e @ super::NodeError::BadInput(_)) => Err(StartError::reject(e.to_string())),
+            // The store, a closed loop, a workflow not deployed yet: later.
+            Err(e) => Err(StartError::retry(e.to_string())),
+        }
     }
 }

@@ -10,6 +10,14 @@
 //! So each message starts its run at least once, and with the key, exactly
 //! one run exists per message id.
 //!
+//! A message that can never start a run (its body is not the workflow's
+//! input: the starter says [`StartError::reject`]) is not requeued for
+//! ever: it is copied to the dead-letter queue (`<queue>.dead` by default)
+//! with the reason in its `x-drover-error` header, and acked only once the
+//! broker confirmed the copy. Without a dead-letter queue it is rejected
+//! without requeue, so the queue's own dead-letter exchange, if it has one,
+//! gets it.
+//!
 //! A message without a `message_id` property gets the key
 //! `sha:<blake3 of queue and body>`: stable across redeliveries, but two
 //! messages with equal bodies then share a run. Publishers should set ids;
@@ -21,9 +29,12 @@ use std::time::Duration;
 
 use drover_ir::Value;
 use futures_core::Stream;
-use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions};
-use lapin::types::FieldTable;
-use lapin::{Connection, ConnectionProperties, Consumer};
+use lapin::options::{
+    BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicPublishOptions, BasicQosOptions,
+    BasicRejectOptions, ConfirmSelectOptions, QueueDeclareOptions,
+};
+use lapin::types::{AMQPValue, FieldTable};
+use lapin::{Channel, Confirmation, Connection, ConnectionProperties, Consumer};
 
 use super::config::{check_url, RabbitmqConfig};
 use super::decode_body;
@@ -32,12 +43,53 @@ use super::decode_body;
 pub trait Starter: Send + Sync + 'static {
     /// Starts the run for `message_id` with `body` as its input. Returns once
     /// the start is durable (a second call with the same id is a no-op that
-    /// returns `Ok`); an `Err` leaves the message on the queue.
+    /// returns `Ok`). A retryable `Err` leaves the message on the queue; a
+    /// rejection dead-letters it.
     fn start(
         &self,
         message_id: &str,
         body: Value,
-    ) -> impl Future<Output = Result<(), String>> + Send;
+    ) -> impl Future<Output = Result<(), StartError>> + Send;
+}
+
+/// Why a start failed, and whether trying the same message again can help.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StartError {
+    /// What went wrong.
+    pub reason: String,
+    /// The message itself is wrong (not the workflow's input): it goes to
+    /// the dead-letter queue instead of being offered again.
+    pub reject: bool,
+}
+
+impl StartError {
+    /// A failure worth retrying: the message is requeued.
+    pub fn retry(reason: impl Into<String>) -> Self {
+        StartError {
+            reason: reason.into(),
+            reject: false,
+        }
+    }
+
+    /// The message can never start a run: it is dead-lettered.
+    pub fn reject(reason: impl Into<String>) -> Self {
+        StartError {
+            reason: reason.into(),
+            reject: true,
+        }
+    }
+}
+
+impl From<String> for StartError {
+    fn from(reason: String) -> Self {
+        StartError::retry(reason)
+    }
+}
+
+impl From<&str> for StartError {
+    fn from(reason: &str) -> Self {
+        StartError::retry(reason)
+    }
 }
 
 /// What to consume.
@@ -53,17 +105,22 @@ pub struct TriggerConfig {
     pub retry_pause: Duration,
     /// The longest pause, after failed starts or failed connections.
     pub max_pause: Duration,
+    /// Where rejected messages go (declared durable at connect); `None`
+    /// rejects them without requeue instead.
+    pub dead_letter: Option<String>,
 }
 
 impl TriggerConfig {
     /// Consumes `queue` on the broker `broker`, with default pacing.
     pub fn new(broker: RabbitmqConfig, queue: impl Into<String>) -> Self {
+        let queue = queue.into();
         TriggerConfig {
             broker,
-            queue: queue.into(),
             prefetch: 16,
             retry_pause: Duration::from_millis(50),
             max_pause: Duration::from_secs(5),
+            dead_letter: Some(format!("{}.dead", queue)),
+            queue,
         }
     }
 }
@@ -73,8 +130,11 @@ impl TriggerConfig {
 pub struct TriggerStats {
     /// Messages whose start returned `Ok` and that were acked.
     pub started: u64,
-    /// Starts that returned `Err` (the message was requeued).
+    /// Starts that failed retryably (the message was requeued).
     pub failed: u64,
+    /// Rejected messages, moved to the dead-letter queue (or rejected
+    /// without requeue when there is none).
+    pub dead_lettered: u64,
     /// Connections opened (1 when nothing broke).
     pub connections: u64,
     /// The last connection or consume error, with the password redacted.
@@ -116,10 +176,15 @@ pub async fn run<S: Starter>(
             s = open(config) => s,
         };
         match session {
-            Ok((conn, consumer)) => {
+            Ok(Session {
+                conn,
+                consumer,
+                dead,
+            }) => {
                 stats.connections += 1;
                 pause = config.retry_pause;
-                let stopped = consume(config, starter, consumer, &mut stop, &mut stats).await;
+                let stopped =
+                    consume(config, starter, consumer, &dead, &mut stop, &mut stats).await;
                 let _ = conn.close(200, "drover trigger stopping".into()).await;
                 if stopped {
                     return stats;
@@ -135,7 +200,15 @@ pub async fn run<S: Starter>(
     }
 }
 
-async fn open(config: &TriggerConfig) -> Result<(Connection, Consumer), String> {
+/// One consuming session: the connection, its consumer, and the channel
+/// (in confirm mode) that dead-letters rejected messages.
+struct Session {
+    conn: Connection,
+    consumer: Consumer,
+    dead: Channel,
+}
+
+async fn open(config: &TriggerConfig) -> Result<Session, String> {
     let redact = |e: lapin::Error| {
         let url = config.broker.url.expose();
         e.to_string().replace(url, &config.broker.redacted_url())
@@ -162,7 +235,65 @@ async fn open(config: &TriggerConfig) -> Result<(Connection, Consumer), String> 
         )
         .await
         .map_err(redact)?;
-    Ok((conn, consumer))
+    let dead = conn.create_channel().await.map_err(redact)?;
+    dead.confirm_select(ConfirmSelectOptions::default())
+        .await
+        .map_err(redact)?;
+    if let Some(q) = &config.dead_letter {
+        dead.queue_declare(
+            q.as_str().into(),
+            QueueDeclareOptions::durable(),
+            FieldTable::default(),
+        )
+        .await
+        .map_err(redact)?;
+    }
+    Ok(Session {
+        conn,
+        consumer,
+        dead,
+    })
+}
+
+/// Copies a rejected delivery to the dead-letter queue with the reason, and
+/// waits for the broker's confirm.
+async fn dead_letter(
+    channel: &Channel,
+    queue: &str,
+    from: &str,
+    d: &lapin::message::Delivery,
+    reason: &str,
+) -> Result<(), String> {
+    let mut headers = d.properties.headers().clone().unwrap_or_default();
+    headers.insert(
+        "x-drover-error".into(),
+        AMQPValue::LongString(reason.to_owned().into()),
+    );
+    headers.insert(
+        "x-drover-queue".into(),
+        AMQPValue::LongString(from.to_owned().into()),
+    );
+    let props = d
+        .properties
+        .clone()
+        .with_headers(headers)
+        .with_delivery_mode(2);
+    let options = BasicPublishOptions {
+        mandatory: true,
+        ..BasicPublishOptions::default()
+    };
+    let confirm = channel
+        .basic_publish("".into(), queue.into(), options, &d.data, props)
+        .await
+        .map_err(|e| e.to_string())?
+        .await
+        .map_err(|e| e.to_string())?;
+    match confirm {
+        Confirmation::Ack(None) => Ok(()),
+        Confirmation::Ack(Some(_)) => Err(format!("the dead-letter queue {queue} is gone")),
+        Confirmation::Nack(_) => Err(format!("the broker refused the copy to {queue}")),
+        Confirmation::NotRequested => Err("the channel is not in confirm mode".into()),
+    }
 }
 
 /// Handles deliveries until the consumer ends (false) or `stop` (true).
@@ -170,6 +301,7 @@ async fn consume<S: Starter>(
     config: &TriggerConfig,
     starter: &S,
     mut consumer: Consumer,
+    dead: &Channel,
     stop: &mut Pin<&mut impl Future<Output = ()>>,
     stats: &mut TriggerStats,
 ) -> bool {
@@ -215,7 +347,38 @@ async fn consume<S: Starter>(
                 }
                 stats.started += 1;
             }
-            Err(why) => {
+            Err(StartError {
+                reason,
+                reject: true,
+            }) => {
+                failures_in_a_row = 0;
+                let why = format!("start {key}: {reason}");
+                let moved = match &config.dead_letter {
+                    Some(q) => {
+                        match dead_letter(dead, q, &config.queue, &d, &why).await {
+                            Ok(()) => d.acker.ack(BasicAckOptions::default()).await,
+                            Err(e) => {
+                                // Not copied: requeue it, and try again later.
+                                stats.last_error = Some(format!("dead-lettering {key}: {e}"));
+                                let requeue = BasicNackOptions {
+                                    requeue: true,
+                                    ..BasicNackOptions::default()
+                                };
+                                let _ = d.acker.nack(requeue).await;
+                                return false;
+                            }
+                        }
+                    }
+                    None => d.acker.reject(BasicRejectOptions { requeue: false }).await,
+                };
+                stats.last_error = Some(why);
+                if let Err(e) = moved {
+                    stats.last_error = Some(e.to_string());
+                    return false;
+                }
+                stats.dead_lettered += 1;
+            }
+            Err(StartError { reason: why, .. }) => {
                 stats.failed += 1;
                 stats.last_error = Some(format!("start {key}: {why}"));
                 failures_in_a_row = failures_in_a_row.saturating_add(1);
