@@ -589,3 +589,59 @@ async fn a_node_service_is_restarted_with_the_loop_and_serves_the_new_one() {
     assert_eq!(restarts(&tree, &["store"]), 0);
     assert_eq!(node.shutdown().await, ExitReason::Shutdown);
 }
+
+/// Log shipping is a service after the loop: when the loop restarts, the
+/// shipper is restarted with it and follows the new loop's events.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn log_shipping_follows_the_loop_across_its_restart() {
+    use drover::node::{LogShipArgs, LogShipService};
+    use drover_integrations::logstash::Shipper;
+
+    let shipper = Shipper::embedded(10_000);
+    let dir = tempfile::tempdir().unwrap();
+    let mut services = NodeServices::new(config(dir.path()));
+    let node_ref = services.node_ref();
+    services = services.service(LogShipService::child_spec(LogShipArgs {
+        node: node_ref,
+        shipper: shipper.clone(),
+    }));
+    let node = services.start().await.unwrap();
+    let shipped_for = |run: RunId| {
+        let needle = format!("\"run\":\"{run}\"");
+        shipper
+            .lines()
+            .into_iter()
+            .filter(|l| l.contains(&needle))
+            .count()
+    };
+    let before = node
+        .node()
+        .unwrap()
+        .start("short_nap", vec![Value::Int(1)], None)
+        .await
+        .unwrap();
+    assert_eq!(result(&node, before).await, ok(2));
+    until("the first run's events shipped", async || {
+        shipped_for(before) >= 2
+    })
+    .await;
+
+    node.supervisor().kill_child("loop").await.unwrap();
+    until("the loop's and the shipper's restart", async || {
+        let tree = node.tree().await.unwrap();
+        node.node().is_ok() && restarts(&tree, &["loop"]) == 1 && restarts(&tree, &["logship"]) == 1
+    })
+    .await;
+    let after = node
+        .node()
+        .unwrap()
+        .start("short_nap", vec![Value::Int(10)], None)
+        .await
+        .unwrap();
+    assert_eq!(result(&node, after).await, ok(11));
+    until("the second run's events shipped", async || {
+        shipped_for(after) >= 2
+    })
+    .await;
+    assert_eq!(node.shutdown().await, ExitReason::Shutdown);
+}

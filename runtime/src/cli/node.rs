@@ -10,9 +10,12 @@ use clap::Args;
 
 use super::{EXIT_BAD_INPUT, EXIT_NODE};
 use crate::api::{ApiService, ApiServiceArgs};
-use crate::node::{IntegrationEffects, NodeConfig, NodeServices, WorkflowStarter};
+use crate::node::{
+    IntegrationEffects, LogShipArgs, LogShipService, NodeConfig, NodeServices, TriggerService,
+    TriggerServiceArgs,
+};
 use crate::supervisor::{ChildSpec, WorkerSpec};
-use drover_integrations::rabbitmq::trigger::{self, TriggerConfig};
+use drover_integrations::rabbitmq::trigger::TriggerConfig;
 
 /// Arguments of `drover node`.
 #[derive(Debug, Args)]
@@ -121,17 +124,44 @@ impl NodeArgs {
                 }
             };
             let embedded = effects.embedded_namespaces();
-            // The node's services under one tree: store, loop, ticker, the
-            // API server, a health worker per configured integration.
+            let broker = effects.rabbitmq_config().cloned();
+            if !triggers.is_empty() && broker.is_none() {
+                let _ = writeln!(
+                    err,
+                    "drover node: --trigger needs a [rabbitmq] config (or DROVER_RABBITMQ_URL)"
+                );
+                return EXIT_BAD_INPUT;
+            }
+            // The node's services under one tree: store, loop, ticker, log
+            // shipping (with [logstash]), the API server, the queue
+            // triggers, and a pool worker per configured integration.
             let mut services = NodeServices::new(config).effects(effects.clone());
+            let node_ref = services.node_ref();
+            if let (Some(shipper), false) = (
+                effects.integrations().log_shipper().cloned(),
+                embedded.contains(&"logstash"),
+            ) {
+                services = services.service(LogShipService::child_spec(LogShipArgs {
+                    node: node_ref.clone(),
+                    shipper,
+                }));
+            }
             let api = ApiServiceArgs {
                 listener: Arc::new(listener),
-                node: services.node_ref(),
+                node: node_ref.clone(),
             };
             services = services.service(ChildSpec::worker(
                 "api",
                 WorkerSpec::<ApiService>::new("drover.api", api),
             ));
+            for (queue, workflow) in triggers {
+                let Some(broker) = broker.clone() else { break };
+                services = services.service(TriggerService::child_spec(TriggerServiceArgs {
+                    node: node_ref.clone(),
+                    config: TriggerConfig::new(broker, queue),
+                    workflow,
+                }));
+            }
             for pool in effects.pool_workers() {
                 services = services.pool(pool);
             }
@@ -142,57 +172,6 @@ impl NodeArgs {
                     return EXIT_NODE;
                 }
             };
-            let broker = effects.rabbitmq_config().cloned();
-            if !triggers.is_empty() && broker.is_none() {
-                let _ = writeln!(
-                    err,
-                    "drover node: --trigger needs a [rabbitmq] config (or DROVER_RABBITMQ_URL)"
-                );
-                node.shutdown().await;
-                return EXIT_BAD_INPUT;
-            }
-            // Queue triggers and log shipping stop when the node does.
-            let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-            let mut side_tasks = Vec::new();
-            for (queue, workflow) in triggers {
-                let Some(broker) = broker.clone() else { break };
-                let starter = WorkflowStarter::new(node.node_ref(), queue.clone(), workflow);
-                let trigger = TriggerConfig::new(broker, queue);
-                let mut stop = stop_rx.clone();
-                side_tasks.push(tokio::spawn(async move {
-                    let stopped = async move {
-                        let _ = stop.wait_for(|s| *s).await;
-                    };
-                    trigger::run(&trigger, &starter, stopped).await;
-                }));
-            }
-            // With a [logstash] section, the node's structured log events
-            // go to Logstash as JSON lines.
-            if let (Some(shipper), false) = (
-                effects.integrations().log_shipper().cloned(),
-                embedded.contains(&"logstash"),
-            ) {
-                if let Ok(handle) = node.node_ref().node() {
-                    let mut events = handle.subscribe_logs();
-                    let mut stop = stop_rx.clone();
-                    side_tasks.push(tokio::spawn(async move {
-                        loop {
-                            tokio::select! {
-                                _ = stop.wait_for(|s| *s) => break,
-                                e = events.recv() => match e {
-                                    Ok(e) => {
-                                        shipper.ship(&e.to_json_line());
-                                    }
-                                    // Events the shipper fell behind on are
-                                    // gone from the broadcast, not the ring.
-                                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
-                                    Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
-                                },
-                            }
-                        }
-                    }));
-                }
-            }
             let report = node.node_ref().recovery();
             if let Some(report) = &report {
                 if let Some(cut) = report.store.as_ref().and_then(|s| s.truncated.as_ref()) {
@@ -220,14 +199,7 @@ impl NodeArgs {
             }
             let _ = out.flush();
             // Until a signal asks for an orderly stop, or the tree gives up.
-            let stopping = async move {
-                shutdown_signal().await;
-                let _ = stop_tx.send(true);
-                for t in side_tasks {
-                    let _ = t.await;
-                }
-            };
-            let code = match node.run_until(stopping).await {
+            let code = match node.run_until(shutdown_signal()).await {
                 Ok(()) => 0,
                 Err(exit) => {
                     let _ = writeln!(err, "drover node: {exit}");

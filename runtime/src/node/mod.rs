@@ -20,6 +20,7 @@ pub mod integrations;
 pub mod logic;
 mod profile;
 pub mod services;
+pub mod shipping;
 mod timers;
 pub mod trigger;
 
@@ -38,7 +39,8 @@ pub use executor::{EffectCall, EffectHandler, EmbeddedEffects, SinkItem};
 pub use integrations::{IntegrationEffects, SetupError};
 pub use profile::EffectProfile;
 pub use services::{NodeExit, NodeRef, NodeServices, PoolHealth, SupervisedNode};
-pub use trigger::WorkflowStarter;
+pub use shipping::{LogShipArgs, LogShipService};
+pub use trigger::{TriggerService, TriggerServiceArgs, WorkflowStarter};
 
 /// How a node is set up.
 #[derive(Clone, Debug)]

@@ -5,7 +5,8 @@
 //! ├─ store        owns the EmbeddedStore; fails when its writer fails
 //! ├─ loop         the node loop, recovered from the store at every start
 //! ├─ ticker       sends the loop a tick every tick_ms
-//! ├─ <services>   added with NodeServices::service (the API server)
+//! ├─ <services>   added with NodeServices::service (`drover node`: log
+//! │               shipping, the API server, a worker per queue trigger)
 //! ├─ pools        one_for_one, transient: a health worker per pool
 //! └─ user         the user's gen_servers, with the user's strategy
 //! ```

@@ -2,8 +2,13 @@
 //! one workflow, and is acked only once that start is durable
 //! ([`drover_integrations::rabbitmq::trigger`] does the consuming).
 
-use drover_integrations::rabbitmq::trigger::{StartError, Starter};
+use std::time::Duration;
+
+use drover_integrations::rabbitmq::trigger::{
+    self, StartError, Starter, TriggerConfig, TriggerStats,
+};
 use drover_ir::Value;
+use drover_supervisor::{ChildSpec, ExitReason, Server, WorkerSpec};
 
 use super::NodeRef;
 use crate::registry;
@@ -57,6 +62,101 @@ impl Starter for WorkflowStarter {
             Err(e @ super::NodeError::BadInput(_)) => Err(StartError::reject(e.to_string())),
             // The store, a closed loop, a workflow not deployed yet: later.
             Err(e) => Err(StartError::retry(e.to_string())),
+        }
+    }
+}
+
+/// A queue trigger as a child of the node's supervision tree: `init` starts
+/// consuming (`trigger::run` with a [`WorkflowStarter`]); if the consumer
+/// task ends by itself or panics the worker fails and its supervisor
+/// restarts it; `terminate` stops consuming, leaving a message in the
+/// middle of its start unacked for redelivery.
+pub struct TriggerService {
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<TriggerStats>>,
+}
+
+/// What a [`TriggerService`] starts from.
+#[derive(Clone)]
+pub struct TriggerServiceArgs {
+    /// The supervised node whose current loop starts the runs.
+    pub node: NodeRef,
+    /// The queue and broker.
+    pub config: TriggerConfig,
+    /// The workflow each message starts.
+    pub workflow: String,
+}
+
+impl TriggerService {
+    /// The child spec: id `trigger.<queue>`, registered as
+    /// `drover.trigger.<queue>`.
+    pub fn child_spec(args: TriggerServiceArgs) -> ChildSpec {
+        let id = format!("trigger.{}", args.config.queue);
+        ChildSpec::worker(
+            id.clone(),
+            WorkerSpec::<TriggerService>::new(format!("drover.{id}"), args),
+        )
+    }
+}
+
+impl Server for TriggerService {
+    type Args = TriggerServiceArgs;
+    type Call = ();
+    type Reply = ();
+    type Cast = ();
+
+    async fn init(args: TriggerServiceArgs) -> Result<Self, ExitReason> {
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let starter = WorkflowStarter::new(args.node, args.config.queue.clone(), args.workflow);
+        let config = args.config;
+        let task = tokio::spawn(async move {
+            let stopped = async move {
+                let _ = stopped.await;
+            };
+            trigger::run(&config, &starter, stopped).await
+        });
+        Ok(TriggerService {
+            stop: Some(stop),
+            task: Some(task),
+        })
+    }
+
+    async fn handle_call(&mut self, (): ()) -> Result<(), ExitReason> {
+        Ok(())
+    }
+
+    async fn handle_cast(&mut self, (): ()) -> Result<(), ExitReason> {
+        Ok(())
+    }
+
+    async fn handle_info(&mut self) -> Result<(), ExitReason> {
+        let Some(task) = self.task.as_mut() else {
+            return std::future::pending().await;
+        };
+        let ended = task.await;
+        self.task = None;
+        Err(match ended {
+            Ok(stats) => ExitReason::error(format!(
+                "the trigger stopped by itself ({} started, last error: {})",
+                stats.started,
+                stats.last_error.as_deref().unwrap_or("none")
+            )),
+            Err(e) => ExitReason::error(format!("the trigger task failed: {e}")),
+        })
+    }
+
+    async fn terminate(&mut self, _: &ExitReason) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let abort = task.abort_handle();
+            if tokio::time::timeout(Duration::from_secs(10), task)
+                .await
+                .is_err()
+            {
+                abort.abort();
+            }
         }
     }
 }
