@@ -85,6 +85,18 @@ impl OwnMemcached {
     }
 }
 
+impl OwnMemcached {
+    /// Integrations with this memcached as the `[memcache]` section.
+    fn config(&self) -> Config {
+        let mut mc = MemcacheConfig::new(vec![format!("127.0.0.1:{}", self.port)]);
+        mc.timeout = Duration::from_millis(300);
+        Config {
+            memcache: Some(mc),
+            ..Config::default()
+        }
+    }
+}
+
 impl Drop for OwnMemcached {
     fn drop(&mut self) {
         self.kill();
@@ -96,12 +108,7 @@ async fn a_run_completes_through_a_memcached_restart() {
     let Some(mut memcached) = OwnMemcached::start() else {
         return;
     };
-    let mut mc = MemcacheConfig::new(vec![format!("127.0.0.1:{}", memcached.port)]);
-    mc.timeout = Duration::from_millis(300);
-    let config = Config {
-        memcache: Some(mc),
-        ..Config::default()
-    };
+    let config = memcached.config();
     let (node, _dir) = common::node_with(&config).await;
     let run = node
         .start(
@@ -190,12 +197,7 @@ async fn the_node_supervisor_rebuilds_the_memcache_pool_after_failed_checks() {
     let Some(mut memcached) = OwnMemcached::start() else {
         return;
     };
-    let mut mc = MemcacheConfig::new(vec![format!("127.0.0.1:{}", memcached.port)]);
-    mc.timeout = Duration::from_millis(300);
-    let config = Config {
-        memcache: Some(mc),
-        ..Config::default()
-    };
+    let config = memcached.config();
     let effects = Arc::new(IntegrationEffects::new(
         Integrations::from_config(&config).await.unwrap(),
     ));

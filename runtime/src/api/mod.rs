@@ -711,8 +711,7 @@ async fn logs(State(api): St, Query(q): Query<HashMap<String, String>>) -> ApiRe
 /// address; a server that stops by itself is a crash, and the supervisor
 /// restarts it.
 pub struct ApiService {
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+    task: crate::node::owned_task::OwnedTask<std::io::Result<()>>,
 }
 
 /// What an [`ApiService`] starts from.
@@ -740,14 +739,8 @@ impl drover_supervisor::Server for ApiService {
                 tokio::net::TcpListener::from_std(s)
             })
             .map_err(|e| ExitReason::error(format!("api: the listening socket: {e}")))?;
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(serve(socket, args.node, async move {
-            let _ = stopped.await;
-        }));
-        Ok(ApiService {
-            stop: Some(stop),
-            task: Some(task),
-        })
+        let task = crate::node::owned_task::OwnedTask::spawn(|stop| serve(socket, args.node, stop));
+        Ok(ApiService { task })
     }
 
     async fn handle_call(&mut self, _: ()) -> Result<(), drover_supervisor::ExitReason> {
@@ -760,12 +753,7 @@ impl drover_supervisor::Server for ApiService {
 
     async fn handle_info(&mut self) -> Result<(), drover_supervisor::ExitReason> {
         use drover_supervisor::ExitReason;
-        let Some(task) = self.task.as_mut() else {
-            return std::future::pending().await;
-        };
-        let ended = task.await;
-        self.task = None;
-        Err(match ended {
+        Err(match self.task.ended().await {
             Ok(Ok(())) => ExitReason::error("api: the server stopped by itself"),
             Ok(Err(e)) => ExitReason::error(format!("api: serving failed: {e}")),
             Err(e) => ExitReason::error(format!("api: the server task failed: {e}")),
@@ -773,18 +761,7 @@ impl drover_supervisor::Server for ApiService {
     }
 
     async fn terminate(&mut self, _: &drover_supervisor::ExitReason) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(task) = self.task.take() {
-            // Requests in flight get 10 s to finish; a follow stream is cut.
-            let abort = task.abort_handle();
-            if tokio::time::timeout(Duration::from_secs(10), task)
-                .await
-                .is_err()
-            {
-                abort.abort();
-            }
-        }
+        // Requests in flight get 10 s to finish; a follow stream is cut.
+        self.task.stop(Duration::from_secs(10)).await;
     }
 }

@@ -18,6 +18,7 @@ mod driver;
 pub mod executor;
 pub mod integrations;
 pub mod logic;
+pub(crate) mod owned_task;
 mod profile;
 pub mod services;
 pub mod shipping;

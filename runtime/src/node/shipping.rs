@@ -7,6 +7,7 @@ use drover_integrations::logstash::Shipper;
 use drover_supervisor::{ChildSpec, ExitReason, Server, WorkerSpec};
 use tokio::sync::broadcast::error::RecvError;
 
+use super::owned_task::OwnedTask;
 use super::NodeRef;
 
 /// Follows the current loop's log events and ships each one. The loop's
@@ -16,8 +17,7 @@ use super::NodeRef;
 /// skipped (the node's log ring and `drover logs` still have them).
 pub struct LogShipService {
     shipper: Shipper,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    task: Option<tokio::task::JoinHandle<()>>,
+    task: OwnedTask<()>,
 }
 
 /// What a [`LogShipService`] starts from.
@@ -52,11 +52,10 @@ impl Server for LogShipService {
             .map_err(|e| ExitReason::error(format!("logship: {e}")))?;
         let mut events = node.subscribe_logs();
         let shipper = args.shipper.clone();
-        let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
+        let task = OwnedTask::spawn(|mut stop| async move {
             loop {
                 tokio::select! {
-                    _ = &mut stopped => return,
+                    _ = &mut stop => return,
                     e = events.recv() => match e {
                         Ok(e) => {
                             shipper.ship(&e.to_json_line());
@@ -71,8 +70,7 @@ impl Server for LogShipService {
         });
         Ok(LogShipService {
             shipper: args.shipper,
-            stop: Some(stop),
-            task: Some(task),
+            task,
         })
     }
 
@@ -85,30 +83,14 @@ impl Server for LogShipService {
     }
 
     async fn handle_info(&mut self) -> Result<(), ExitReason> {
-        let Some(task) = self.task.as_mut() else {
-            return std::future::pending().await;
-        };
-        let ended = task.await;
-        self.task = None;
-        Err(match ended {
+        Err(match self.task.ended().await {
             Ok(()) => ExitReason::error("logship: the node's event stream ended"),
             Err(e) => ExitReason::error(format!("logship: the task failed: {e}")),
         })
     }
 
     async fn terminate(&mut self, _: &ExitReason) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(task) = self.task.take() {
-            let abort = task.abort_handle();
-            if tokio::time::timeout(Duration::from_secs(5), task)
-                .await
-                .is_err()
-            {
-                abort.abort();
-            }
-        }
+        self.task.stop(Duration::from_secs(5)).await;
         // What is buffered goes out before the node stops (the node's last
         // events among it), if Logstash takes it within two seconds.
         let _ = self.shipper.flush(Duration::from_secs(2)).await;

@@ -10,6 +10,7 @@ use drover_integrations::rabbitmq::trigger::{
 use drover_ir::Value;
 use drover_supervisor::{ChildSpec, ExitReason, Server, WorkerSpec};
 
+use super::owned_task::OwnedTask;
 use super::NodeRef;
 use crate::registry;
 
@@ -72,8 +73,7 @@ impl Starter for WorkflowStarter {
 /// restarts it; `terminate` stops consuming, leaving a message in the
 /// middle of its start unacked for redelivery.
 pub struct TriggerService {
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    task: Option<tokio::task::JoinHandle<TriggerStats>>,
+    task: OwnedTask<TriggerStats>,
 }
 
 /// What a [`TriggerService`] starts from.
@@ -106,19 +106,11 @@ impl Server for TriggerService {
     type Cast = ();
 
     async fn init(args: TriggerServiceArgs) -> Result<Self, ExitReason> {
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let starter = WorkflowStarter::new(args.node, args.config.queue.clone(), args.workflow);
         let config = args.config;
-        let task = tokio::spawn(async move {
-            let stopped = async move {
-                let _ = stopped.await;
-            };
-            trigger::run(&config, &starter, stopped).await
-        });
-        Ok(TriggerService {
-            stop: Some(stop),
-            task: Some(task),
-        })
+        let task =
+            OwnedTask::spawn(|stop| async move { trigger::run(&config, &starter, stop).await });
+        Ok(TriggerService { task })
     }
 
     async fn handle_call(&mut self, (): ()) -> Result<(), ExitReason> {
@@ -130,12 +122,7 @@ impl Server for TriggerService {
     }
 
     async fn handle_info(&mut self) -> Result<(), ExitReason> {
-        let Some(task) = self.task.as_mut() else {
-            return std::future::pending().await;
-        };
-        let ended = task.await;
-        self.task = None;
-        Err(match ended {
+        Err(match self.task.ended().await {
             Ok(stats) => ExitReason::error(format!(
                 "the trigger stopped by itself ({} started, last error: {})",
                 stats.started,
@@ -146,17 +133,6 @@ impl Server for TriggerService {
     }
 
     async fn terminate(&mut self, _: &ExitReason) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(task) = self.task.take() {
-            let abort = task.abort_handle();
-            if tokio::time::timeout(Duration::from_secs(10), task)
-                .await
-                .is_err()
-            {
-                abort.abort();
-            }
-        }
+        self.task.stop(Duration::from_secs(10)).await;
     }
 }
