@@ -21,6 +21,10 @@ pub struct EffectCall<'a> {
     pub attempt: u32,
     /// When the attempt times out, if it has a timeout policy.
     pub deadline: Option<Instant>,
+    /// The caller will call [`Integration::settled`] for this attempt once
+    /// its result is durable (or will never be): an operation that
+    /// [`Integration::settles`] holds what it took until then.
+    pub settle: bool,
 }
 
 impl<'a> EffectCall<'a> {
@@ -32,6 +36,7 @@ impl<'a> EffectCall<'a> {
             effect_id,
             attempt: 1,
             deadline: None,
+            settle: false,
         }
     }
 }
@@ -183,6 +188,22 @@ pub trait Integration: Send + Sync + 'static {
         std::future::ready(())
     }
 
+    /// Whether attempts of `op` take something that must go back if the run
+    /// never records the result, and so wait for [`Integration::settled`]
+    /// (`rabbitmq.next`: the message stays unacknowledged until the result
+    /// is in the run's journal). Default: none.
+    fn settles(&self, op: &str) -> bool {
+        let _ = op;
+        false
+    }
+
+    /// The result of `attempt` of `effect_id` (an `op` call made with
+    /// [`EffectCall::settle`]) is durable in the run's journal (`true`), or
+    /// never will be (`false`: give back what it took). Must not block.
+    fn settled(&self, op: &str, effect_id: &str, attempt: u32, durable: bool) {
+        let _ = (op, effect_id, attempt, durable);
+    }
+
     /// The limited resources effects of this namespace take.
     fn resources(&self) -> Vec<ResourceDecl>;
 
@@ -211,6 +232,10 @@ pub trait DynIntegration: Send + Sync + 'static {
     fn health_dyn(&self) -> BoxFuture<'_, Health>;
     /// [`Integration::reset`], boxed.
     fn reset_dyn(&self) -> BoxFuture<'_, ()>;
+    /// [`Integration::settles`].
+    fn settles_op(&self, op: &str) -> bool;
+    /// [`Integration::settled`].
+    fn settled_dyn(&self, op: &str, effect_id: &str, attempt: u32, durable: bool);
     /// [`Integration::resources`].
     fn resource_decls(&self) -> Vec<ResourceDecl>;
     /// [`Integration::summarize`].
@@ -239,6 +264,14 @@ impl<T: Integration> DynIntegration for T {
 
     fn reset_dyn(&self) -> BoxFuture<'_, ()> {
         Box::pin(self.reset())
+    }
+
+    fn settles_op(&self, op: &str) -> bool {
+        self.settles(op)
+    }
+
+    fn settled_dyn(&self, op: &str, effect_id: &str, attempt: u32, durable: bool) {
+        self.settled(op, effect_id, attempt, durable)
     }
 
     fn resource_decls(&self) -> Vec<ResourceDecl> {

@@ -225,6 +225,22 @@ impl Integrations {
         attempt: u32,
         deadline: Option<Instant>,
     ) -> Result<Value, EffectFailure> {
+        self.perform_settled(effect, args, effect_id, attempt, deadline, false)
+            .await
+    }
+
+    /// [`Integrations::perform`]; with `settle`, the caller promises to
+    /// call [`Integrations::settled`] for this attempt (see
+    /// [`Integration::settles`]).
+    pub async fn perform_settled(
+        &self,
+        effect: &str,
+        args: Vec<Value>,
+        effect_id: &str,
+        attempt: u32,
+        deadline: Option<Instant>,
+        settle: bool,
+    ) -> Result<Value, EffectFailure> {
         let (integration, op) = self.resolve(effect, &args)?;
         let timed_out = || {
             EffectFailure::retryable("timeout", format!("{effect}: the effect's deadline passed"))
@@ -239,6 +255,7 @@ impl Integrations {
             effect_id,
             attempt,
             deadline,
+            settle,
         };
         match deadline {
             Some(d) => tokio::time::timeout_at(d.into(), integration.perform_dyn(call))
@@ -250,6 +267,25 @@ impl Integrations {
                     ))
                 }),
             None => integration.perform_dyn(call).await,
+        }
+    }
+
+    /// Whether attempts of `effect` wait to be settled (see
+    /// [`Integration::settles`]).
+    pub fn settles(&self, effect: &str) -> bool {
+        let Some((ns, op)) = effect.split_once('.') else {
+            return false;
+        };
+        self.get(ns).is_some_and(|i| i.settles_op(op))
+    }
+
+    /// The result of an attempt of `effect` made with `settle` is durable,
+    /// or never will be (see [`Integration::settled`]).
+    pub fn settled(&self, effect: &str, effect_id: &str, attempt: u32, durable: bool) {
+        if let Some((ns, op)) = effect.split_once('.') {
+            if let Some(i) = self.get(ns) {
+                i.settled_dyn(op, effect_id, attempt, durable);
+            }
         }
     }
 

@@ -749,3 +749,63 @@ async fn a_rejected_message_moves_to_the_dead_letter_queue_with_its_reason() {
         .await;
     q.cleanup().await;
 }
+
+/// On a node, `next` holds the message unacknowledged until the run's
+/// journal has the result: settled as durable it is acked; refused, or
+/// never settled before the connection goes, it is back on the queue.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn next_for_a_node_holds_the_message_until_the_result_is_settled() {
+    let Some(url) = common::rabbitmq() else {
+        return;
+    };
+    let q = TestQueue::new(&url, "settle").await;
+    let r = integration(&url);
+    for (i, body) in ["one", "two", "three"].into_iter().enumerate() {
+        publish(&r, "", &q.name, s(body), &format!("run-st/{i}"), 1)
+            .await
+            .unwrap();
+    }
+    let held_next = |id: &'static str| {
+        let r = &r;
+        let queue = q.name.clone();
+        async move {
+            let mut call = EffectCall::new("next", vec![s(&queue)], id);
+            call.settle = true;
+            r.perform(call).await
+        }
+    };
+    assert!(r.settles("next") && !r.settles("publish"));
+
+    // Taken and held: not on the queue, not acked.
+    assert_eq!(held_next("run-a/1").await, Ok(s("one")));
+    assert_eq!(r.broker().held(), 1);
+    assert_eq!(q.ready().await, 2);
+    // The run refused it: requeued, and the next taker gets it again.
+    r.settled("next", "run-a/1", 1, false);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while q.ready().await != 3 {
+        assert!(Instant::now() < deadline, "not requeued");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(r.broker().held(), 0);
+    assert_eq!(held_next("run-b/1").await, Ok(s("one")));
+    // Durable: acked, gone for good.
+    r.settled("next", "run-b/1", 1, true);
+    // A node that dies before settling: its connection closes and the
+    // broker requeues what it held.
+    assert_eq!(held_next("run-c/1").await, Ok(s("two")));
+    assert_eq!(q.ready().await, 1);
+    r.reset().await;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while q.ready().await != 2 {
+        assert!(Instant::now() < deadline, "not requeued on close");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let left: Vec<Vec<u8>> = q.drain().await.into_iter().map(|m| m.1).collect();
+    assert_eq!(
+        left,
+        [b"two".to_vec(), b"three".to_vec()],
+        "`one` was acked"
+    );
+    q.cleanup().await;
+}

@@ -240,6 +240,19 @@ enum Request {
     Shutdown,
 }
 
+/// Who waits for an event to be durable.
+enum AckWaiter {
+    /// A caller (signal, cancel), answered through its reply.
+    Caller(Reply<()>),
+    /// An effect handler holding what an attempt took until its result is
+    /// journaled ([`EffectHandler::settles`]).
+    Settle {
+        effect: Arc<str>,
+        key: String,
+        attempt: u32,
+    },
+}
+
 /// What a task the loop spawned reports back.
 enum Done {
     Appended {
@@ -250,6 +263,7 @@ enum Done {
         run: RunId,
         id: EffectId,
         attempt: u32,
+        effect: Arc<str>,
         result: Result<Value, drover_interpreter::EffectError>,
     },
     Started {
@@ -520,7 +534,7 @@ struct Loop<S: Store> {
     config: NodeConfig,
     tasks: JoinSet<Done>,
     waiters: HashMap<RunId, Vec<oneshot::Sender<Option<Outcome>>>>,
-    acks: HashMap<u64, Reply<()>>,
+    acks: HashMap<u64, AckWaiter>,
     next_ack: u64,
     logs: LogRing,
     /// The task of each effect attempt in flight, by (run, effect id): a
@@ -588,7 +602,7 @@ impl<S: Store> Loop<S> {
             Request::Event { run, event, reply } => {
                 let ack = self.next_ack;
                 self.next_ack += 1;
-                self.acks.insert(ack, reply);
+                self.acks.insert(ack, AckWaiter::Caller(reply));
                 let a = self.timed(|s| s.deliver(run, event, Some(ack), now));
                 self.execute(a);
             }
@@ -681,23 +695,47 @@ impl<S: Store> Loop<S> {
                 run,
                 id,
                 attempt,
+                effect,
                 result,
             } => {
-                if self
+                let current = self
                     .effects
                     .get(&(run, id.0))
-                    .is_some_and(|f| f.attempt == attempt)
-                {
+                    .is_some_and(|f| f.attempt == attempt);
+                if current {
                     if let Some(f) = self.effects.remove(&(run, id.0)) {
                         self.effect_event(run, id.0, &f, &result, now);
                     }
+                }
+                // What the attempt took (a queue message) is acked once the
+                // result is durable in the journal, or given back.
+                let settles = self.executor.handler().settles(&effect);
+                let key = || format!("{run}/{}", id.0);
+                if settles && !current {
+                    self.executor
+                        .handler()
+                        .settled(&effect, &key(), attempt, false);
                 }
                 let event = Event::EffectDone {
                     id,
                     attempt,
                     result,
                 };
-                let a = self.timed(|s| s.deliver(run, event, None, now));
+                let a = if settles && current {
+                    let ack = self.next_ack;
+                    self.next_ack += 1;
+                    self.acks.insert(
+                        ack,
+                        AckWaiter::Settle {
+                            effect,
+                            key: key(),
+                            attempt,
+                        },
+                    );
+                    self.timed(|s| s.deliver_result(run, event, ack, now))
+                } else {
+                    self.timed(|s| s.deliver(run, event, None, now))
+                };
                 self.execute(a);
             }
             Done::Started {
@@ -902,12 +940,14 @@ impl<S: Store> Loop<S> {
                     let fut = self
                         .executor
                         .perform(effect, args, key, attempt, call_site_policy);
+                    let effect = name.clone();
                     let handle = self.tasks.spawn(async move {
                         let result = fut.await;
                         Done::Effect {
                             run,
                             id,
                             attempt,
+                            effect,
                             result,
                         }
                     });
@@ -1001,11 +1041,21 @@ impl<S: Store> Loop<S> {
                         ));
                     }
                 }
-                Action::Ack { ack, result } => {
-                    if let Some(reply) = self.acks.remove(&ack) {
+                Action::Ack { ack, result } => match self.acks.remove(&ack) {
+                    Some(AckWaiter::Caller(reply)) => {
                         let _ = reply.send(result.map_err(NodeError::Refused));
                     }
-                }
+                    Some(AckWaiter::Settle {
+                        effect,
+                        key,
+                        attempt,
+                    }) => {
+                        self.executor
+                            .handler()
+                            .settled(&effect, &key, attempt, result.is_ok());
+                    }
+                    None => {}
+                },
                 Action::Broken { run, error } => {
                     eprintln!("drover node: run {run} stopped: {error}");
                     // Waiters see `None` and fall back to the store.

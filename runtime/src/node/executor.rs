@@ -52,6 +52,21 @@ pub trait EffectHandler: Send + Sync + 'static {
         let _ = (effect, args, key, result);
         None
     }
+
+    /// Whether attempts of `effect` hold something (a queue message) until
+    /// the node calls [`EffectHandler::settled`]. Default: none.
+    fn settles(&self, effect: &str) -> bool {
+        let _ = effect;
+        false
+    }
+
+    /// For an effect that [`settles`](EffectHandler::settles): attempt
+    /// `attempt` of `key` is durable in the run's journal (`true`), or never
+    /// will be (`false`: the run refused it, a later attempt replaced it,
+    /// or its append failed). Called on the node's loop: must not block.
+    fn settled(&self, effect: &str, key: &str, attempt: u32, durable: bool) {
+        let _ = (effect, key, attempt, durable);
+    }
 }
 
 /// A message an [`EmbeddedEffects`] sink received instead of a real server.

@@ -143,12 +143,30 @@ impl EffectHandler for IntegrationEffects {
             return self.fallback.perform(call);
         }
         let integrations = self.integrations.clone();
+        let settle = self.integrations.settles(&call.effect);
         Box::pin(async move {
             integrations
-                .perform(&call.effect, call.args, &call.key, call.attempt, None)
+                .perform_settled(
+                    &call.effect,
+                    call.args,
+                    &call.key,
+                    call.attempt,
+                    None,
+                    settle,
+                )
                 .await
                 .map_err(to_effect_error)
         })
+    }
+
+    fn settles(&self, effect: &str) -> bool {
+        self.served(effect) && self.integrations.settles(effect)
+    }
+
+    fn settled(&self, effect: &str, key: &str, attempt: u32, durable: bool) {
+        if self.served(effect) {
+            self.integrations.settled(effect, key, attempt, durable);
+        }
     }
 
     fn summarize(

@@ -522,13 +522,31 @@ impl NodeState {
     /// Gives `event` to `run`: stepped now, or after the append in flight.
     /// `ack` is answered once the event is durable (or refused).
     pub fn deliver(&mut self, run: RunId, event: Event, ack: Option<u64>, now: Now) -> Vec<Action> {
+        self.deliver_inner(run, event, ack, ack.is_some(), now)
+    }
+
+    /// Gives an effect's result to `run` like [`NodeState::deliver`], and
+    /// answers `ack` once it is durable (or the run is gone or broken);
+    /// never refused for a full queue, as the run waits for it.
+    pub fn deliver_result(&mut self, run: RunId, event: Event, ack: u64, now: Now) -> Vec<Action> {
+        self.deliver_inner(run, event, Some(ack), false, now)
+    }
+
+    fn deliver_inner(
+        &mut self,
+        run: RunId,
+        event: Event,
+        ack: Option<u64>,
+        refusable: bool,
+        now: Now,
+    ) -> Vec<Action> {
         let Some(live) = self.runs.get_mut(&run) else {
             return nack(ack, format!("run {run} is not running on this node"));
         };
         if live.inflight.is_some() {
             // Only callers' events are refused when full: an effect result or
             // a timer dropped here would leave the run waiting forever.
-            if ack.is_some() && live.queued.len() >= MAX_QUEUED {
+            if refusable && live.queued.len() >= MAX_QUEUED {
                 return nack(ack, format!("run {run} has {MAX_QUEUED} events queued"));
             }
             live.queued.push_back((event, ack));

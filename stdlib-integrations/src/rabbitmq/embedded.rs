@@ -110,7 +110,14 @@ impl Broker for EmbeddedBroker {
         Ok(())
     }
 
-    async fn next(&self, queue: &str, until: Instant) -> Result<Option<Message>, RabbitError> {
+    // In memory, a message taken is gone with the process either way: it
+    // is not held for settling.
+    async fn next(
+        &self,
+        queue: &str,
+        until: Instant,
+        _hold: Option<(&str, u32)>,
+    ) -> Result<Option<Message>, RabbitError> {
         loop {
             // Register for the wake-up before looking, so a publish between
             // the look and the wait is not missed.

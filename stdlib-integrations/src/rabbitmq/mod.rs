@@ -192,12 +192,21 @@ pub trait Broker: Send + Sync + 'static {
     ) -> impl Future<Output = Result<(), RabbitError>> + Send;
 
     /// Takes the next message on `queue`, waiting until `until` for one
-    /// (`Ok(None)` if none came). The message is acknowledged when returned.
+    /// (`Ok(None)` if none came). Without `hold` the message is
+    /// acknowledged when returned; with `hold = (effect id, attempt)` it
+    /// stays unacknowledged until [`Broker::settle`] for that key.
     fn next(
         &self,
         queue: &str,
         until: Instant,
+        hold: Option<(&str, u32)>,
     ) -> impl Future<Output = Result<Option<Message>, RabbitError>> + Send;
+
+    /// Acknowledges (`durable`) or requeues the message `next` holds for
+    /// `(effect_id, attempt)`. Must not block.
+    fn settle(&self, effect_id: &str, attempt: u32, durable: bool) {
+        let _ = (effect_id, attempt, durable);
+    }
 
     /// Whether the broker can be reached.
     fn health(&self) -> impl Future<Output = Health> + Send;
@@ -258,7 +267,8 @@ impl<B: Broker> RabbitmqIntegration<B> {
         let until = call
             .deadline
             .unwrap_or_else(|| Instant::now() + self.broker.next_wait());
-        match self.broker.next(queue, until).await? {
+        let hold = call.settle.then_some((call.effect_id, call.attempt));
+        match self.broker.next(queue, until, hold).await? {
             Some(m) => Ok(m.body),
             None => Err(EffectFailure::retryable(
                 "empty",
@@ -310,6 +320,16 @@ impl<B: Broker> Integration for RabbitmqIntegration<B> {
 
     async fn reset(&self) {
         self.broker.reset().await
+    }
+
+    fn settles(&self, op: &str) -> bool {
+        op == "next"
+    }
+
+    fn settled(&self, op: &str, effect_id: &str, attempt: u32, durable: bool) {
+        if op == "next" {
+            self.broker.settle(effect_id, attempt, durable);
+        }
     }
 
     fn resources(&self) -> Vec<ResourceDecl> {

@@ -5,12 +5,22 @@
 //! broker is down. An attempt that finds the connection gone opens a new
 //! one; an attempt whose connection breaks under it fails retryably, and its
 //! channel is discarded rather than returned to the pool.
+//!
+//! A message `next` takes for a node (`hold`) stays unacknowledged on its
+//! channel until the node says the run's journal has it ([`Broker::settle`]):
+//! then it is acked, or requeued if the run refused it. If the node dies
+//! first, the connection closes and the broker requeues it; one not settled
+//! within [`HOLD_LIMIT`] is requeued too. So a message is never acked
+//! before the run has durably received it.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use lapin::options::{BasicAckOptions, BasicGetOptions, BasicPublishOptions, ConfirmSelectOptions};
+use lapin::options::{
+    BasicAckOptions, BasicGetOptions, BasicNackOptions, BasicPublishOptions, ConfirmSelectOptions,
+};
 use lapin::protocol::{AMQPErrorKind, AMQPSoftError};
 use lapin::{BasicProperties, Channel, Confirmation, Connection, ConnectionProperties, ErrorKind};
 use tokio::sync::{Semaphore, SemaphorePermit};
@@ -27,13 +37,26 @@ const PERSISTENT: u8 = 2;
 const POLL_FIRST: Duration = Duration::from_millis(10);
 const POLL_MAX: Duration = Duration::from_millis(250);
 
+/// How long a held message waits to be settled before it is requeued.
+pub const HOLD_LIMIT: Duration = Duration::from_secs(60);
+
+/// A message `next` took and holds unacknowledged, with its channel.
+struct Held {
+    generation: u64,
+    channel: Channel,
+    tag: u64,
+    since: Instant,
+}
+
 /// A RabbitMQ broker.
 pub struct ServerBroker {
     config: RabbitmqConfig,
     connection: tokio::sync::Mutex<Option<(u64, Arc<Connection>)>>,
     generation: AtomicU64,
-    idle: Mutex<Vec<(u64, Channel)>>,
+    idle: Arc<Mutex<Vec<(u64, Channel)>>>,
     permits: Semaphore,
+    /// Messages held until settled, by (effect id, attempt).
+    held: Mutex<HashMap<(String, u32), Held>>,
 }
 
 /// A channel lent to one operation, with the slot it occupies. A lease
@@ -73,8 +96,9 @@ impl ServerBroker {
             config: config.clone(),
             connection: tokio::sync::Mutex::new(None),
             generation: AtomicU64::new(0),
-            idle: Mutex::new(Vec::new()),
+            idle: Arc::new(Mutex::new(Vec::new())),
             permits: Semaphore::new(config.channels as usize),
+            held: Mutex::new(HashMap::new()),
         })
     }
 
@@ -187,8 +211,69 @@ impl ServerBroker {
         text.replace(url, &self.config.redacted_url())
     }
 
-    async fn get_one(&self, queue: &str) -> Result<Option<Message>, RabbitError> {
-        let lease = self.lease().await?;
+    /// How many messages are held unsettled now.
+    pub fn held(&self) -> usize {
+        self.held.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
+    /// Acks or requeues a held message, then returns its channel to the
+    /// pool (if its connection is still the current one).
+    fn release(&self, h: Held, ack: bool) {
+        let current = self.generation.load(Ordering::Relaxed);
+        let idle = if h.generation == current {
+            Some(self.idle.clone())
+        } else {
+            None
+        };
+        tokio::spawn(async move {
+            let done = if ack {
+                h.channel.basic_ack(h.tag, BasicAckOptions::default()).await
+            } else {
+                let requeue = BasicNackOptions {
+                    requeue: true,
+                    ..BasicNackOptions::default()
+                };
+                h.channel.basic_nack(h.tag, requeue).await
+            };
+            // An ack that cannot be sent: the channel is gone and the broker
+            // requeues the message by itself.
+            match (done, idle) {
+                (Ok(()), Some(idle)) if h.channel.status().connected() => {
+                    idle.lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .push((h.generation, h.channel));
+                }
+                _ => {
+                    let _ = h.channel.close(200, "discarded".into()).await;
+                }
+            }
+        });
+    }
+
+    /// Requeues held messages nobody settled within [`HOLD_LIMIT`].
+    fn expire_held(&self) {
+        let now = Instant::now();
+        let expired: Vec<Held> = {
+            let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+            let old: Vec<(String, u32)> = held
+                .iter()
+                .filter(|(_, h)| now.duration_since(h.since) >= HOLD_LIMIT)
+                .map(|(k, _)| k.clone())
+                .collect();
+            old.into_iter().filter_map(|k| held.remove(&k)).collect()
+        };
+        for h in expired {
+            self.release(h, false);
+        }
+    }
+
+    async fn get_one(
+        &self,
+        queue: &str,
+        hold: Option<(&str, u32)>,
+    ) -> Result<Option<Message>, RabbitError> {
+        self.expire_held();
+        let mut lease = self.lease().await?;
         let got = lease
             .channel()
             .basic_get(queue.into(), BasicGetOptions { no_ack: false })
@@ -206,6 +291,27 @@ impl ServerBroker {
             routing_key: d.routing_key.to_string(),
             redelivered: d.redelivered,
         };
+        if let Some((effect_id, attempt)) = hold {
+            // Held on its channel, which leaves the pool until settled.
+            let Some(channel) = lease.channel.take() else {
+                return Err(RabbitError::Unavailable("the channel is gone".into()));
+            };
+            let h = Held {
+                generation: lease.generation,
+                channel,
+                tag: d.delivery_tag,
+                since: Instant::now(),
+            };
+            let replaced = self
+                .held
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert((effect_id.to_owned(), attempt), h);
+            if let Some(old) = replaced {
+                self.release(old, false);
+            }
+            return Ok(Some(message));
+        }
         // Ack as the value is handed back. If the ack cannot be sent the
         // channel is gone, the broker requeues the message, and this attempt
         // fails so the retry reads it again.
@@ -273,10 +379,15 @@ impl Broker for ServerBroker {
         result
     }
 
-    async fn next(&self, queue: &str, until: Instant) -> Result<Option<Message>, RabbitError> {
+    async fn next(
+        &self,
+        queue: &str,
+        until: Instant,
+        hold: Option<(&str, u32)>,
+    ) -> Result<Option<Message>, RabbitError> {
         let mut pause = POLL_FIRST;
         loop {
-            if let Some(m) = self.get_one(queue).await? {
+            if let Some(m) = self.get_one(queue, hold).await? {
                 return Ok(Some(m));
             }
             let now = Instant::now();
@@ -288,11 +399,25 @@ impl Broker for ServerBroker {
         }
     }
 
+    fn settle(&self, effect_id: &str, attempt: u32, durable: bool) {
+        let h = self
+            .held
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&(effect_id.to_owned(), attempt));
+        if let Some(h) = h {
+            self.release(h, durable);
+        }
+        self.expire_held();
+    }
+
     async fn reset(&self) {
         let old = self.connection.lock().await.take();
         let idle: Vec<(u64, Channel)> =
             std::mem::take(&mut *self.idle.lock().unwrap_or_else(|p| p.into_inner()));
         drop(idle);
+        // Held messages go back to their queue as the connection closes.
+        self.held.lock().unwrap_or_else(|p| p.into_inner()).clear();
         if let Some((_, conn)) = old {
             // Publishes in flight on it fail retryably and are retried on
             // the next connection, under the same message id.
