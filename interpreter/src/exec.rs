@@ -48,8 +48,8 @@ pub struct Executed {
 }
 
 /// [`step`], also returning every instruction the step ran and what each
-/// wrote: the trace `drover replay --step` walks one instruction at a
-/// time. The commands and the state afterwards are exactly those of
+/// wrote, ending with the one a fiber failed at if it failed: the trace
+/// `drover replay --step` walks one instruction at a time. The commands and the state afterwards are exactly those of
 /// [`step`]; the untraced path pays nothing for this (the hot loop is
 /// compiled twice).
 pub fn step_traced(
