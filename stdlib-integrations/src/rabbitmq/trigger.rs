@@ -355,7 +355,13 @@ async fn consume<S: Starter>(
                 let why = format!("start {key}: {reason}");
                 let moved = match &config.dead_letter {
                     Some(q) => {
-                        match dead_letter(dead, q, &config.queue, &d, &why).await {
+                        let copied = tokio::time::timeout(
+                            config.broker.confirm_timeout,
+                            dead_letter(dead, q, &config.queue, &d, &why),
+                        )
+                        .await
+                        .unwrap_or_else(|_| Err("the broker did not confirm the copy".into()));
+                        match copied {
                             Ok(()) => d.acker.ack(BasicAckOptions::default()).await,
                             Err(e) => {
                                 // Not copied: requeue it, and try again later.
