@@ -8,12 +8,9 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::NodeProcess;
-use lapin::options::{BasicPublishOptions, QueueDeclareOptions, QueueDeleteOptions};
-use lapin::types::{AMQPValue, FieldTable};
-use lapin::{BasicProperties, Connection, ConnectionProperties};
-
-const RABBITMQ_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
+use common::{NodeProcess, TestQueue, RABBITMQ, RABBITMQ_URL};
+use lapin::options::BasicPublishOptions;
+use lapin::BasicProperties;
 
 fn drover(args: &[&str]) -> (i32, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_drover"))
@@ -29,21 +26,11 @@ fn drover(args: &[&str]) -> (i32, String) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_queued_message_starts_one_run() {
-    if !common::service_up("127.0.0.1:5672", "RabbitMQ") {
+    if !common::service_up(RABBITMQ, "RabbitMQ") {
         return;
     }
-    let queue = common::unique("drover-test-trigger");
-    let amqp = Connection::connect(RABBITMQ_URL, ConnectionProperties::default())
-        .await
-        .unwrap();
-    let channel = amqp.create_channel().await.unwrap();
-    let mut args = FieldTable::default();
-    // Gone a minute after its last use, should the test fail before cleanup.
-    args.insert("x-expires".into(), AMQPValue::LongUInt(60_000));
-    channel
-        .queue_declare(queue.as_str().into(), QueueDeclareOptions::durable(), args)
-        .await
-        .unwrap();
+    let q = TestQueue::declare("drover-test-trigger").await;
+    let (queue, channel) = (q.name.clone(), q.channel.clone());
 
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().to_str().unwrap();
@@ -131,19 +118,7 @@ async fn each_queued_message_starts_one_run() {
     results.sort_unstable();
     assert_eq!(results, [13, 18, 23, 28, 33]);
     // Every message was acked: none is left on the queue.
-    let left = channel
-        .queue_declare(
-            queue.as_str().into(),
-            QueueDeclareOptions {
-                passive: true,
-                ..QueueDeclareOptions::default()
-            },
-            FieldTable::default(),
-        )
-        .await
-        .unwrap()
-        .message_count();
-    assert_eq!(left, 0);
+    assert_eq!(q.ready().await, 0);
 
     let _ = Command::new("kill")
         .args(["-TERM", &node.0.id().to_string()])
@@ -156,9 +131,7 @@ async fn each_queued_message_starts_one_run() {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
-    let _ = channel
-        .queue_delete(queue.as_str().into(), QueueDeleteOptions::default())
-        .await;
+    q.delete().await;
 }
 
 /// With a `[logstash]` section the node ships its structured log events to

@@ -16,12 +16,10 @@ use drover::node::Outcome;
 use drover::prelude::*;
 use drover_integrations::{Config, RabbitmqConfig};
 use drover_ir::Value;
-use lapin::options::{BasicGetOptions, QueueDeclareOptions, QueueDeleteOptions};
-use lapin::types::{AMQPValue, FieldTable};
-use lapin::{Connection, ConnectionProperties};
+use lapin::options::BasicGetOptions;
 use proxy::Proxy;
 
-const BROKER: &str = "127.0.0.1:5672";
+const BROKER: &str = common::RABBITMQ;
 
 /// Publishes one message, retrying as an alerting workflow would.
 #[workflow]
@@ -37,38 +35,8 @@ async fn a_publish_cut_mid_flight_is_retried_and_the_run_completes() {
     if !common::service_up(BROKER, "RabbitMQ") {
         return;
     }
-    let queue = common::unique("drover-test-drop");
-    let amqp = Connection::connect(
-        &format!("amqp://guest:guest@{BROKER}/%2f"),
-        ConnectionProperties::default(),
-    )
-    .await
-    .unwrap();
-    let channel = amqp.create_channel().await.unwrap();
-    let mut args = FieldTable::default();
-    args.insert("x-expires".into(), AMQPValue::LongUInt(60_000));
-    channel
-        .queue_declare(queue.as_str().into(), QueueDeclareOptions::durable(), args)
-        .await
-        .unwrap();
-    let ready = || {
-        let channel = channel.clone();
-        let queue = queue.clone();
-        async move {
-            channel
-                .queue_declare(
-                    queue.as_str().into(),
-                    QueueDeclareOptions {
-                        passive: true,
-                        ..QueueDeclareOptions::default()
-                    },
-                    FieldTable::default(),
-                )
-                .await
-                .unwrap()
-                .message_count()
-        }
-    };
+    let q = common::TestQueue::declare("drover-test-drop").await;
+    let (queue, channel) = (q.name.clone(), q.channel.clone());
 
     // The node reaches the broker through the proxy.
     let proxy = Proxy::start(BROKER.to_owned()).await;
@@ -99,7 +67,7 @@ async fn a_publish_cut_mid_flight_is_retried_and_the_run_completes() {
         .await
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(20);
-    while ready().await < 2 {
+    while q.ready().await < 2 {
         assert!(
             Instant::now() < deadline,
             "the broker never got the publish"
@@ -149,7 +117,5 @@ async fn a_publish_cut_mid_flight_is_retried_and_the_run_completes() {
     assert!(ours >= 2, "{ids:?} vs {want:?}");
     assert_eq!(ids.len(), ours + 1, "{ids:?}");
     node.shutdown().await;
-    let _ = channel
-        .queue_delete(queue.as_str().into(), QueueDeleteOptions::default())
-        .await;
+    q.delete().await;
 }

@@ -12,11 +12,8 @@ use drover::node::{IntegrationEffects, Node, NodeConfig, Outcome};
 use drover::prelude::*;
 use drover_integrations::{Config, Integrations, RabbitmqConfig};
 use drover_ir::Value;
-use lapin::options::{BasicPublishOptions, QueueDeclareOptions, QueueDeleteOptions};
-use lapin::types::{AMQPValue, FieldTable};
-use lapin::{BasicProperties, Connection, ConnectionProperties};
-
-const BROKER: &str = "127.0.0.1:5672";
+use lapin::options::BasicPublishOptions;
+use lapin::BasicProperties;
 
 /// Takes two messages off a queue.
 #[workflow]
@@ -32,21 +29,11 @@ pub async fn take_two(queue: String) -> Result<String, Error> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn messages_a_run_takes_are_acked_once_journaled_and_the_rest_stay() {
-    if !common::service_up(BROKER, "RabbitMQ") {
+    if !common::service_up(common::RABBITMQ, "RabbitMQ") {
         return;
     }
-    let url = format!("amqp://guest:guest@{BROKER}/%2f");
-    let queue = common::unique("drover-test-next");
-    let amqp = Connection::connect(&url, ConnectionProperties::default())
-        .await
-        .unwrap();
-    let channel = amqp.create_channel().await.unwrap();
-    let mut args = FieldTable::default();
-    args.insert("x-expires".into(), AMQPValue::LongUInt(60_000));
-    channel
-        .queue_declare(queue.as_str().into(), QueueDeclareOptions::durable(), args)
-        .await
-        .unwrap();
+    let q = common::TestQueue::declare("drover-test-next").await;
+    let (queue, channel) = (q.name.clone(), q.channel.clone());
     for body in ["x", "y", "z"] {
         channel
             .basic_publish(
@@ -63,27 +50,9 @@ async fn messages_a_run_takes_are_acked_once_journaled_and_the_rest_stay() {
             .await
             .unwrap();
     }
-    let ready = || {
-        let channel = channel.clone();
-        let queue = queue.clone();
-        async move {
-            channel
-                .queue_declare(
-                    queue.as_str().into(),
-                    QueueDeclareOptions {
-                        passive: true,
-                        ..QueueDeclareOptions::default()
-                    },
-                    FieldTable::default(),
-                )
-                .await
-                .unwrap()
-                .message_count()
-        }
-    };
 
     let config = Config {
-        rabbitmq: Some(RabbitmqConfig::new(url.clone())),
+        rabbitmq: Some(RabbitmqConfig::new(common::RABBITMQ_URL)),
         ..Config::default()
     };
     let integrations = Integrations::from_config(&config).await.unwrap();
@@ -117,7 +86,7 @@ async fn messages_a_run_takes_are_acked_once_journaled_and_the_rest_stay() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
-        let n = ready().await;
+        let n = q.ready().await;
         if n == 1 {
             break;
         }
@@ -128,7 +97,5 @@ async fn messages_a_run_takes_are_acked_once_journaled_and_the_rest_stay() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     node.shutdown().await;
-    let _ = channel
-        .queue_delete(queue.as_str().into(), QueueDeleteOptions::default())
-        .await;
+    q.delete().await;
 }

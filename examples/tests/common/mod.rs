@@ -87,3 +87,67 @@ impl Drop for NodeProcess {
         let _ = self.0.wait();
     }
 }
+
+/// The test broker: RabbitMQ on this machine, guest/guest.
+pub const RABBITMQ: &str = "127.0.0.1:5672";
+pub const RABBITMQ_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
+
+/// A durable queue of the test's own on the test broker. The broker drops
+/// it a minute after its last use, should the test fail before `delete`.
+pub struct TestQueue {
+    pub name: String,
+    pub channel: lapin::Channel,
+    _conn: lapin::Connection,
+}
+
+impl TestQueue {
+    /// Declares a queue with a unique name starting with `tag`.
+    pub async fn declare(tag: &str) -> TestQueue {
+        use lapin::options::QueueDeclareOptions;
+        use lapin::types::{AMQPValue, FieldTable};
+        let conn = lapin::Connection::connect(RABBITMQ_URL, lapin::ConnectionProperties::default())
+            .await
+            .expect("connect to the test broker");
+        let channel = conn.create_channel().await.unwrap();
+        let name = unique(tag);
+        let mut args = FieldTable::default();
+        args.insert("x-expires".into(), AMQPValue::LongUInt(60_000));
+        channel
+            .queue_declare(name.as_str().into(), QueueDeclareOptions::durable(), args)
+            .await
+            .unwrap();
+        TestQueue {
+            name,
+            channel,
+            _conn: conn,
+        }
+    }
+
+    /// Messages ready on the queue (not counting delivered, unacked ones).
+    pub async fn ready(&self) -> u32 {
+        use lapin::options::QueueDeclareOptions;
+        self.channel
+            .queue_declare(
+                self.name.as_str().into(),
+                QueueDeclareOptions {
+                    passive: true,
+                    ..QueueDeclareOptions::default()
+                },
+                lapin::types::FieldTable::default(),
+            )
+            .await
+            .unwrap()
+            .message_count()
+    }
+
+    /// Deletes the queue.
+    pub async fn delete(self) {
+        let _ = self
+            .channel
+            .queue_delete(
+                self.name.as_str().into(),
+                lapin::options::QueueDeleteOptions::default(),
+            )
+            .await;
+    }
+}
