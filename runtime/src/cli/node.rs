@@ -137,13 +137,15 @@ impl NodeArgs {
             // triggers, and a pool worker per configured integration.
             let mut services = NodeServices::new(config).effects(effects.clone());
             let node_ref = services.node_ref();
-            if let (Some(shipper), false) = (
-                effects.integrations().log_shipper().cloned(),
-                embedded.contains(&"logstash"),
-            ) {
+            let shipper = effects
+                .integrations()
+                .log_shipper()
+                .filter(|_| !embedded.contains(&"logstash"))
+                .cloned();
+            if let Some(shipper) = &shipper {
                 services = services.service(LogShipService::child_spec(LogShipArgs {
                     node: node_ref.clone(),
-                    shipper,
+                    shipper: shipper.clone(),
                 }));
             }
             let api = ApiServiceArgs {
@@ -206,6 +208,11 @@ impl NodeArgs {
                     EXIT_NODE
                 }
             };
+            // The last events (the node's own stop among them) go out if
+            // Logstash takes them within two seconds.
+            if let Some(shipper) = shipper {
+                let _ = shipper.flush(std::time::Duration::from_secs(2)).await;
+            }
             let _ = writeln!(out, "drover node stopped");
             code
         })

@@ -16,7 +16,6 @@ use super::NodeRef;
 /// and it follows the new loop. Events it falls behind on are counted and
 /// skipped (the node's log ring and `drover logs` still have them).
 pub struct LogShipService {
-    shipper: Shipper,
     task: OwnedTask<()>,
 }
 
@@ -51,7 +50,7 @@ impl Server for LogShipService {
             .node()
             .map_err(|e| ExitReason::error(format!("logship: {e}")))?;
         let mut events = node.subscribe_logs();
-        let shipper = args.shipper.clone();
+        let shipper = args.shipper;
         let task = OwnedTask::spawn(|mut stop| async move {
             loop {
                 tokio::select! {
@@ -68,10 +67,7 @@ impl Server for LogShipService {
                 }
             }
         });
-        Ok(LogShipService {
-            shipper: args.shipper,
-            task,
-        })
+        Ok(LogShipService { task })
     }
 
     async fn handle_call(&mut self, (): ()) -> Result<(), ExitReason> {
@@ -90,9 +86,8 @@ impl Server for LogShipService {
     }
 
     async fn terminate(&mut self, _: &ExitReason) {
+        // The shipper keeps what it buffered across restarts; `drover
+        // node` flushes it once the whole tree has stopped.
         self.task.stop(Duration::from_secs(5)).await;
-        // What is buffered goes out before the node stops (the node's last
-        // events among it), if Logstash takes it within two seconds.
-        let _ = self.shipper.flush(Duration::from_secs(2)).await;
     }
 }
